@@ -1,0 +1,1 @@
+"""The curated compatibility database (TOML files), shipped as ``torchresolve._data``."""

@@ -1,0 +1,7 @@
+"""torchresolve: hardware-aware, explained upgrades and audits of PyTorch stacks."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"
