@@ -61,7 +61,9 @@ def run(
     done = Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
         raise SubprocessError(
-            args, f"exited with status {proc.returncode}", returncode=proc.returncode,
+            args,
+            f"exited with status {proc.returncode}",
+            returncode=proc.returncode,
             stderr=proc.stderr,
         )
     return done

@@ -34,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware-aware, explained upgrades and audits of PyTorch stacks.",
     )
     parser.add_argument("--version", action="version", version=f"torchresolve {__version__}")
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress output on stderr"
-    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (upgrade, constraints, matrix, audit, verify, doctor):
         module.add_parser(sub)

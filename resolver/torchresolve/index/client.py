@@ -1,0 +1,566 @@
+"""The index client: the files of a project across all sources, and each file's metadata.
+
+Metadata is obtained cheapest first: the PEP 658/714 metadata file when the index offers one;
+for wheels, HTTP range requests into the zip (central directory + METADATA only), else the whole
+file when it is small; for sdists, static PEP 643 metadata from PKG-INFO, else the project JSON
+API (only for the project's latest version), else the dependencies are marked unknown. Build
+code is never run.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import io
+import json
+import tarfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.request import url2pathname
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from torchresolve.errors import IndexQueryError
+from torchresolve.index.cache import CachedPage
+from torchresolve.index.http import BodyTooLarge, Fetcher, Response
+from torchresolve.index.model import DistFile, Metadata, MetadataOrigin
+from torchresolve.index.pages import (
+    HTML_TYPE,
+    JSON_TYPE,
+    PageFormatError,
+    file_from_link,
+    parse_html_page,
+    parse_json_page,
+)
+from torchresolve.index.wheelzip import NoRangeSupport, read_wheel_metadata
+from torchresolve.observer import Observer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+
+    from torchresolve.index.cache import Cache
+    from torchresolve.index.config import IndexConfig
+    from torchresolve.index.http import TransferStats
+
+__all__ = ["ACCEPT", "CacheMissError", "IndexClient", "json_api_url", "parse_metadata_text"]
+
+ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.01"
+_NOT_FOUND = "x-torchresolve/not-found"
+_JSON_TYPES = frozenset({JSON_TYPE, "application/json"})
+_HTML_TYPES = frozenset({HTML_TYPE, "text/html"})
+
+
+class CacheMissError(IndexQueryError):
+    """Offline, and the cache lacks what was asked for; ``missing`` lists every URL."""
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = tuple(missing)
+        shown = ", ".join(self.missing[:3])
+        more = f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else ""
+        super().__init__(
+            self.missing[0] if self.missing else "",
+            f"not in the cache and --offline is set ({len(self.missing)} missing: {shown}{more})",
+        )
+
+
+def json_api_url(index_url: str, project: str) -> str | None:
+    """The project JSON API URL next to a simple index: ``.../simple/`` -> ``.../pypi/P/json``.
+
+    ``None`` when the index URL does not end in ``/simple/`` (no JSON API to derive).
+    """
+    base = index_url.rstrip("/")
+    if not base.endswith("/simple"):
+        return None
+    return f"{base.removesuffix('/simple')}/pypi/{canonicalize_name(project)}/json"
+
+
+def _opt_specifier(value: str | None) -> SpecifierSet | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        return None
+
+
+def _requirements(lines: Iterable[str], problems: list[str]) -> tuple[Requirement, ...]:
+    found: list[Requirement] = []
+    for line in lines:
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement:
+            problems.append(f"skipped unparsable Requires-Dist {line!r}")
+    return tuple(found)
+
+
+def parse_metadata_text(text: str, file: DistFile, origin: MetadataOrigin) -> Metadata:
+    """Parse a METADATA / PKG-INFO document (RFC 822 headers) into :class:`Metadata`.
+
+    Unparsable ``Requires-Dist`` lines are skipped and listed in ``problems``; a missing or
+    invalid Name/Version falls back to the file's.
+    """
+    headers = email.parser.HeaderParser().parsestr(text)
+    problems: list[str] = []
+    try:
+        version = Version(headers.get("Version", "") or str(file.version))
+    except InvalidVersion:
+        version = file.version
+    name = canonicalize_name(headers.get("Name") or file.project)
+    return Metadata(
+        name=name,
+        version=version,
+        requires_dist=_requirements(headers.get_all("Requires-Dist") or [], problems),
+        requires_python=_opt_specifier(headers.get("Requires-Python")),
+        provides_extra=frozenset(
+            str(canonicalize_name(e)) for e in headers.get_all("Provides-Extra") or []
+        ),
+        origin=origin,
+        known=True,
+        problems=tuple(problems),
+    )
+
+
+def _static_pkg_info(text: str) -> bool:
+    """Whether PKG-INFO's dependencies are reliable: Metadata-Version >= 2.2, not dynamic."""
+    headers = email.parser.HeaderParser().parsestr(text)
+    try:
+        version = Version(headers.get("Metadata-Version", "0"))
+    except InvalidVersion:
+        return False
+    dynamic = {d.strip().lower() for d in headers.get_all("Dynamic") or []}
+    return version >= Version("2.2") and "requires-dist" not in dynamic
+
+
+def _sdist_pkg_info(body: bytes, filename: str) -> str | None:
+    """The top-level ``<name>-<version>/PKG-INFO`` of an sdist archive, if present."""
+    try:
+        if filename.lower().endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                names = [n for n in archive.namelist() if n.count("/") == 1]
+                member = next((n for n in names if n.endswith("/PKG-INFO")), None)
+                return None if member is None else archive.read(member).decode("utf-8", "replace")
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
+            for info in archive:
+                if info.isfile() and info.name.count("/") == 1 and info.name.endswith("/PKG-INFO"):
+                    handle = archive.extractfile(info)
+                    return None if handle is None else handle.read().decode("utf-8", "replace")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        return None
+    return None
+
+
+def _to_document(meta: Metadata) -> dict[str, Any]:
+    return {
+        "name": str(meta.name),
+        "version": str(meta.version),
+        "requires_dist": [str(r) for r in meta.requires_dist],
+        "requires_python": None if meta.requires_python is None else str(meta.requires_python),
+        "provides_extra": sorted(meta.provides_extra),
+        "origin": meta.origin,
+        "known": meta.known,
+        "problems": list(meta.problems),
+    }
+
+
+def _from_document(doc: dict[str, Any]) -> Metadata:
+    """Rebuild :class:`Metadata` from a cache document; raises on any malformed field."""
+    return Metadata(
+        name=canonicalize_name(str(doc["name"])),
+        version=Version(str(doc["version"])),
+        requires_dist=tuple(Requirement(str(r)) for r in doc["requires_dist"]),
+        requires_python=_opt_specifier(doc["requires_python"]),
+        provides_extra=frozenset(str(e) for e in doc["provides_extra"]),
+        origin=doc["origin"],
+        known=bool(doc["known"]),
+        problems=tuple(str(p) for p in doc["problems"]),
+    )
+
+
+def _local_path(location: str) -> Path | None:
+    """A find-links location as a local path, or ``None`` for a remote URL."""
+    if location.startswith("file:"):
+        return Path(url2pathname(unquote(urlsplit(location).path)))
+    if "://" in location:
+        return None
+    return Path(location).expanduser()
+
+
+class IndexClient:
+    """Reads project files and file metadata from the configured sources, with a cache.
+
+    :param config: the sources (see :func:`~torchresolve.index.load_index_config`).
+    :param session: the HTTP session; size its pool to ``max_workers`` (see ``make_session``).
+    :param cache: the on-disk cache; ``None`` keeps results in memory for this client only.
+    :param timeout: seconds per connect and per read.
+    :param offline: answer from the cache only; a miss raises :class:`CacheMissError`.
+    :param refresh: revalidate every cached page, and retry metadata that was unknown.
+    :param observer: receives progress (fetching metadata) and notes (fallbacks taken).
+    :param max_workers: parallel metadata fetches in :meth:`metadata_many`.
+    :param retries: extra tries on timeouts, connection errors, 429 and 5xx.
+    :param backoff: seconds before the first retry, doubled each time.
+    :param page_ttl: seconds a cached page is used without asking the server again.
+    :param max_download: largest file downloaded whole to read its metadata (bytes).
+    """
+
+    def __init__(
+        self,
+        config: IndexConfig,
+        *,
+        session: requests.Session,
+        cache: Cache | None = None,
+        timeout: float = 30.0,
+        offline: bool = False,
+        refresh: bool = False,
+        observer: Observer | None = None,
+        max_workers: int = 8,
+        retries: int = 3,
+        backoff: float = 0.5,
+        page_ttl: float = 600.0,
+        max_download: int = 20 * 1024 * 1024,
+    ) -> None:
+        self.config = config
+        self.cache = cache
+        self.offline = offline
+        self.refresh = refresh
+        self.observer = observer if observer is not None else Observer()
+        self.max_workers = max(1, max_workers)
+        self.page_ttl = page_ttl
+        self.max_download = max_download
+        self._fetcher = Fetcher(
+            session, timeout=timeout, retries=retries, backoff=backoff, observer=self.observer
+        )
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[DistFile, ...]] = {}
+        self._metadata: dict[DistFile, Metadata] = {}
+        self._refreshed: set[str] = set()
+
+    @property
+    def stats(self) -> TransferStats:
+        """Requests made and bytes received by this client so far."""
+        return self._fetcher.stats
+
+    # -- pages -------------------------------------------------------------------
+    def _page(self, url: str, *, project: str, index_url: str) -> tuple[DistFile, ...] | None:
+        """The files listed on the page at ``url``; ``None`` when the page does not exist."""
+        cached = self.cache.get_page(url) if self.cache is not None else None
+        if self.offline:
+            if cached is None:
+                raise CacheMissError([url])
+            return self._parse_cached(cached, project=project, index_url=index_url)
+        fresh = cached is not None and time.time() - cached.fetched < self.page_ttl
+        if cached is not None and fresh and not (self.refresh and url not in self._refreshed):
+            try:
+                return self._parse_cached(cached, project=project, index_url=index_url)
+            except IndexQueryError:
+                cached = None  # an unusable entry: fetch it again
+        problem = ""
+        for attempt in range(self._fetcher.retries + 1):
+            if attempt:
+                time.sleep(self._fetcher.backoff * (2 ** (attempt - 1)))
+            headers = {"Accept": ACCEPT}
+            if cached is not None and attempt == 0:
+                if cached.etag:
+                    headers["If-None-Match"] = cached.etag
+                if cached.last_modified:
+                    headers["If-Modified-Since"] = cached.last_modified
+            response = self._fetcher.get(url, headers=headers, kind="page")
+            with self._lock:
+                self._refreshed.add(url)
+            if response.status == 304 and cached is not None:
+                page = CachedPage(
+                    url=url,
+                    body=cached.body,
+                    content_type=cached.content_type,
+                    etag=response.headers.get("etag", cached.etag),
+                    last_modified=response.headers.get("last-modified", cached.last_modified),
+                    fetched=time.time(),
+                )
+            elif response.status == 404:
+                page = CachedPage(
+                    url=url,
+                    body=b"",
+                    content_type=_NOT_FOUND,
+                    etag=None,
+                    last_modified=None,
+                    fetched=time.time(),
+                )
+            else:
+                page = self._page_from(response, url)
+            try:
+                files = self._parse_cached(page, project=project, index_url=index_url)
+            except _RetryablePage as exc:
+                problem = exc.problem
+                self.observer.note(f"{url}: {problem}; retrying")
+                continue
+            if self.cache is not None:
+                self.cache.put_page(page)
+            return files
+        raise IndexQueryError(url, f"{problem} (gave up after {self._fetcher.retries + 1} tries)")
+
+    @staticmethod
+    def _page_from(response: Response, url: str) -> CachedPage:
+        return CachedPage(
+            url=url,
+            body=response.body,
+            content_type=response.content_type,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            fetched=time.time(),
+        )
+
+    def _parse_cached(
+        self, page: CachedPage, *, project: str, index_url: str
+    ) -> tuple[DistFile, ...] | None:
+        if page.content_type == _NOT_FOUND:
+            return None
+        if page.content_type in _JSON_TYPES:
+            try:
+                return parse_json_page(
+                    page.body, page_url=page.url, project=project, index_url=index_url
+                )
+            except PageFormatError as exc:
+                raise _RetryablePage(page.url, str(exc)) from exc
+        if page.content_type in _HTML_TYPES:
+            return parse_html_page(
+                page.body, page_url=page.url, project=project, index_url=index_url
+            )
+        raise IndexQueryError(
+            page.url, f"unexpected content type {page.content_type or '(none)'!r} for an index page"
+        )
+
+    # -- files ---------------------------------------------------------------------
+    def files(self, project: str) -> tuple[DistFile, ...]:
+        """Every file of ``project`` from all sources: index, extra indexes, then find-links.
+
+        A file name seen in an earlier source hides the same name in later ones. A project
+        missing from a source contributes nothing; missing everywhere gives ``()``.
+
+        :raises IndexQueryError: a source failed after retries or answered nonsense.
+        :raises CacheMissError: offline and a page is not cached.
+        """
+        canonical = canonicalize_name(project)
+        with self._lock:
+            if canonical in self._files:
+                return self._files[canonical]
+        found: dict[str, DistFile] = {}
+        for index_url in self.config.indexes:
+            url = urljoin(index_url, quote(canonical) + "/")
+            for dist in self._page(url, project=canonical, index_url=index_url) or ():
+                found.setdefault(dist.filename, dist)
+        for location in self.config.find_links:
+            for dist in self._find_links(location, canonical):
+                found.setdefault(dist.filename, dist)
+        result = tuple(found.values())
+        with self._lock:
+            self._files[canonical] = result
+        return result
+
+    def _find_links(self, location: str, project: str) -> tuple[DistFile, ...]:
+        local = _local_path(location)
+        if local is not None and local.is_dir():
+            url = local.resolve().as_uri() + "/"
+            found = (
+                file_from_link(
+                    project=canonicalize_name(project),
+                    filename=entry.name,
+                    url=url + quote(entry.name),
+                    index_url=location,
+                    size=entry.stat().st_size,
+                )
+                for entry in sorted(local.iterdir(), key=lambda p: p.name)
+                if entry.is_file()
+            )
+            return tuple(f for f in found if f is not None)
+        if local is not None and not local.exists():
+            self.observer.note(f"find-links location {location} does not exist; skipped")
+            return ()
+        url = location if local is None else local.resolve().as_uri()
+        return self._page(url, project=project, index_url=location) or ()
+
+    # -- metadata ----------------------------------------------------------------------
+    def metadata(self, file: DistFile) -> Metadata:
+        """The dependency metadata of ``file`` (cached forever, keyed by its sha256).
+
+        :raises CacheMissError: offline and not cached.
+        :raises IndexQueryError: the file could not be read after retries.
+        """
+        with self._lock:
+            known = self._metadata.get(file)
+        if known is not None:
+            return known
+        key = file.sha256 or self._cache_key_for(file)
+        meta: Metadata | None = None
+        if self.cache is not None:
+            doc = self.cache.get_metadata(key)
+            if doc is not None:
+                try:
+                    meta = _from_document(doc)
+                except (KeyError, TypeError, ValueError, InvalidRequirement, InvalidVersion):
+                    self.cache.discard_metadata(key)
+                    meta = None
+                if meta is not None and not meta.known and self.refresh and not self.offline:
+                    meta = None  # an unknown answer is worth asking again on --refresh
+        if meta is None:
+            if self.offline:
+                raise CacheMissError([file.url])
+            meta = self._fetch_metadata(file)
+            if self.cache is not None:
+                self.cache.put_metadata(key, _to_document(meta))
+        with self._lock:
+            self._metadata[file] = meta
+        return meta
+
+    @staticmethod
+    def _cache_key_for(file: DistFile) -> str:
+        from torchresolve.index.cache import Cache
+
+        return Cache.url_key(file.url)
+
+    def metadata_many(self, files: Iterable[DistFile]) -> dict[DistFile, Metadata]:
+        """Metadata of many files, fetched in parallel by up to ``max_workers`` threads.
+
+        :raises CacheMissError: offline; lists every file missing from the cache.
+        :raises IndexQueryError: the first failure, after all fetches ended.
+        """
+        todo = list(dict.fromkeys(files))
+        results: dict[DistFile, Metadata] = {}
+        missing: list[str] = []
+        failures: list[IndexQueryError] = []
+        label = "metadata"
+        self.observer.task_started(label, len(todo))
+        try:
+            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+                futures = {pool.submit(self.metadata, f): f for f in todo}
+                for future in as_completed(futures):
+                    dist = futures[future]
+                    try:
+                        results[dist] = future.result()
+                    except CacheMissError as exc:
+                        missing.extend(exc.missing)
+                    except IndexQueryError as exc:
+                        failures.append(exc)
+                    self.observer.task_advanced(label, 1, dist.filename)
+        finally:
+            self.observer.task_finished(label)
+        if missing:
+            raise CacheMissError(sorted(missing))
+        if failures:
+            raise failures[0]
+        return {f: results[f] for f in todo}
+
+    def _fetch_metadata(self, file: DistFile) -> Metadata:
+        if file.metadata_url is not None:
+            response = self._fetcher.get(file.metadata_url, kind="metadata")
+            if response.status == 200:
+                text = response.body.decode("utf-8", errors="replace")
+                return parse_metadata_text(text, file, "pep658")
+        if file.kind == "wheel":
+            return self._wheel_metadata(file)
+        return self._sdist_metadata(file)
+
+    def _wheel_metadata(self, file: DistFile) -> Metadata:
+        try:
+            read = read_wheel_metadata(
+                self._fetcher, file.url, project=file.project, max_download=self.max_download
+            )
+        except NoRangeSupport as exc:
+            size = f"{exc.length} bytes" if exc.length else "too large"
+            problem = (
+                f"{file.url}: the server ignores range requests and the file ({size}) is over "
+                f"the {self.max_download}-byte download limit; dependencies unknown"
+            )
+            self.observer.note(problem)
+            return Metadata(
+                name=file.project,
+                version=file.version,
+                origin="unknown",
+                known=False,
+                requires_python=file.requires_python,
+                problems=(problem,),
+            )
+        origin: MetadataOrigin = "range" if read.origin == "range" else "download"
+        return parse_metadata_text(read.text, file, origin)
+
+    def _sdist_metadata(self, file: DistFile) -> Metadata:
+        problems: list[str] = []
+        pkg_info: str | None = None
+        try:
+            response = self._fetcher.get(file.url, kind="download", max_bytes=self.max_download)
+            if response.status == 200:
+                pkg_info = _sdist_pkg_info(response.body, file.filename)
+                if pkg_info is None:
+                    problems.append("sdist has no readable PKG-INFO")
+            else:
+                problems.append(f"sdist download answered HTTP {response.status}")
+        except BodyTooLarge:
+            problems.append(f"sdist is over the {self.max_download}-byte download limit")
+        if pkg_info is not None:
+            if _static_pkg_info(pkg_info):
+                return parse_metadata_text(pkg_info, file, "pkg-info")
+            problems.append("PKG-INFO is older than 2.2 or declares Requires-Dist dynamic")
+        from_api = self._json_api_metadata(file, problems)
+        if from_api is not None:
+            return from_api
+        problem = (
+            f"dependencies of {file.filename} are unknown ({'; '.join(problems)}); "
+            "build code is not run"
+        )
+        self.observer.note(problem)
+        return Metadata(
+            name=file.project,
+            version=file.version,
+            origin="unknown",
+            known=False,
+            requires_python=file.requires_python,
+            problems=(problem,),
+        )
+
+    def _json_api_metadata(self, file: DistFile, problems: list[str]) -> Metadata | None:
+        url = json_api_url(file.index_url, file.project)
+        if url is None:
+            problems.append("no project JSON API for this source")
+            return None
+        response = self._fetcher.get(url, kind="json-api")
+        if response.status != 200:
+            problems.append(f"project JSON API answered HTTP {response.status}")
+            return None
+        try:
+            info = json.loads(response.body)["info"]
+            latest = Version(str(info["version"]))
+        except (ValueError, KeyError, TypeError, InvalidVersion):
+            problems.append("project JSON API answered an unreadable document")
+            return None
+        if latest != file.version:
+            problems.append(f"project JSON API describes {latest} only")
+            return None
+        lines = info.get("requires_dist")
+        if lines is None:
+            problems.append("project JSON API gives no requires_dist")
+            return None
+        found: list[str] = []
+        requires = _requirements([str(x) for x in lines], found)
+        return Metadata(
+            name=file.project,
+            version=file.version,
+            requires_dist=requires,
+            requires_python=_opt_specifier(info.get("requires_python")),
+            provides_extra=frozenset(
+                str(canonicalize_name(e)) for e in info.get("provides_extra") or []
+            ),
+            origin="json-api",
+            known=True,
+            problems=tuple(found),
+        )
+
+
+class _RetryablePage(IndexQueryError):
+    """A page body that could not be parsed (truncated JSON); worth fetching again."""

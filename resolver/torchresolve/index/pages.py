@@ -1,0 +1,283 @@
+"""Parse index pages into :class:`DistFile` tuples: PEP 691 JSON, PEP 503 HTML, find-links.
+
+The parsers are pure: they take the page body and the URL it came from and return files.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag, parse_tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+from pypi_simple import RepositoryPage
+
+from torchresolve.index.model import DistFile
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from packaging.utils import NormalizedName
+
+__all__ = [
+    "PageFormatError",
+    "file_from_link",
+    "parse_html_page",
+    "parse_json_page",
+    "sdist_name_version",
+]
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+
+
+class PageFormatError(ValueError):
+    """The body of a page cannot be parsed (truncated JSON, not a PEP 691 document)."""
+
+
+def _requires_python(value: object) -> SpecifierSet | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return _specifier(value)
+
+
+# Pages of big projects list tens of thousands of files that share a few hundred distinct
+# versions, tag triples and requires-python strings; parsing each distinct string once keeps
+# a warm run (all pages from the cache) fast.
+@lru_cache(maxsize=8192)
+def _specifier(value: str) -> SpecifierSet | None:
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        # pip ignores a requires-python it cannot parse; so do we.
+        return None
+
+
+@lru_cache(maxsize=16384)
+def _version(value: str) -> Version:
+    return Version(value)
+
+
+@lru_cache(maxsize=4096)
+def _tag_set(value: str) -> frozenset[Tag]:
+    return parse_tag(value)
+
+
+@lru_cache(maxsize=4096)
+def _canonical(value: str) -> NormalizedName:
+    return canonicalize_name(value)
+
+
+def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
+    """Name, version and tags of a wheel file name (cached pieces; packaging validates)."""
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6):
+        name, version, _build, tags = parse_wheel_filename(filename)
+        return name, version, tags
+    return _canonical(parts[0]), _version(parts[1]), _tag_set("-".join(parts[-3:]))
+
+
+def _upload_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _yanked(value: object) -> str | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ""
+    return str(value)
+
+
+def sdist_name_version(filename: str) -> tuple[NormalizedName, str] | None:
+    """Split an sdist file name (``.tar.gz``, ``.zip``, ``.tar.bz2``...) into name and version."""
+    lower = filename.lower()
+    for ext in (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar"):
+        if lower.endswith(ext):
+            stem = filename[: -len(ext)]
+            name, sep, version = stem.rpartition("-")
+            if not sep or not name:
+                return None
+            return canonicalize_name(name), version
+    return None
+
+
+def file_from_link(
+    *,
+    project: NormalizedName,
+    filename: str,
+    url: str,
+    index_url: str,
+    requires_python: object = None,
+    yanked: object = None,
+    hashes: Mapping[str, str] | None = None,
+    upload_time: object = None,
+    size: object = None,
+    metadata_url: str | None = None,
+) -> DistFile | None:
+    """Build a :class:`DistFile` from one listed link; ``None`` for files of another project
+    or that are not wheels or sdists (eggs, installers, unparsable names)."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, tags = _parse_wheel(filename)
+            kind: Any = "wheel"
+        else:
+            try:
+                name, version = parse_sdist_filename(filename)
+            except InvalidSdistFilename:
+                split = sdist_name_version(filename)
+                if split is None:
+                    return None
+                name, version = split[0], _version(split[1])
+            tags = frozenset()
+            kind = "sdist"
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
+        return None
+    if name != project:
+        return None
+    return DistFile(
+        project=project,
+        filename=filename,
+        url=url,
+        version=version,
+        kind=kind,
+        tags=tags,
+        requires_python=_requires_python(requires_python),
+        yanked=_yanked(yanked),
+        upload_time=_upload_time(upload_time),
+        hashes=dict(hashes or {}),
+        size=size if isinstance(size, int) else None,
+        index_url=index_url,
+        metadata_url=metadata_url,
+    )
+
+
+def _strip_fragment(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    hashes: dict[str, str] = {}
+    name, _, value = parts.fragment.partition("=")
+    if value:
+        hashes[name] = value
+    return urlunsplit(parts._replace(fragment="")), hashes
+
+
+def parse_json_page(
+    body: bytes | str, *, page_url: str, project: str, index_url: str
+) -> tuple[DistFile, ...]:
+    """Parse a PEP 691 project page.
+
+    :param page_url: the URL the page was fetched from; relative file URLs are joined to it.
+    :raises PageFormatError: not valid JSON or not a version-1 PEP 691 document.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PageFormatError(f"invalid JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise PageFormatError("not a PEP 691 project page (no 'files' list)")
+    api = str(data.get("meta", {}).get("api-version", "1.0"))
+    if not api.startswith("1."):
+        raise PageFormatError(f"unsupported repository API version {api}")
+    canonical = canonicalize_name(project)
+    found: list[DistFile] = []
+    for entry in data["files"]:
+        if not isinstance(entry, dict) or "filename" not in entry or "url" not in entry:
+            continue
+        raw_url = str(entry["url"])
+        url = raw_url if raw_url.startswith(("https://", "http://")) else urljoin(page_url, raw_url)
+        fragment_hashes: dict[str, str] = {}
+        if "#" in url:
+            url, fragment_hashes = _strip_fragment(url)
+        hashes = entry.get("hashes") or fragment_hashes
+        core = entry.get("core-metadata", entry.get("dist-info-metadata"))
+        metadata_url = url + ".metadata" if core else None
+        dist = file_from_link(
+            project=canonical,
+            filename=str(entry["filename"]),
+            url=url,
+            index_url=index_url,
+            requires_python=entry.get("requires-python"),
+            yanked=entry.get("yanked"),
+            hashes=hashes if isinstance(hashes, dict) else {},
+            upload_time=entry.get("upload-time"),
+            size=entry.get("size"),
+            metadata_url=metadata_url,
+        )
+        if dist is not None:
+            found.append(dist)
+    return tuple(found)
+
+
+def parse_html_page(
+    body: bytes | str,
+    *,
+    page_url: str,
+    project: str,
+    index_url: str,
+    encoding: str | None = None,
+) -> tuple[DistFile, ...]:
+    """Parse a PEP 503 project page or a find-links HTML page, keeping ``project``'s files.
+
+    The file name is taken from the link target (not the link text): find-links pages such as
+    the PyTorch ``torch_stable.html`` write ``cu101/torch-1.5.0+cu101-...whl`` as text.
+    """
+    page = RepositoryPage.from_html(body, page_url, encoding)
+    return files_from_links(
+        (
+            (
+                link.url,
+                link.get_str_attrib("data-requires-python"),
+                link.get_str_attrib("data-yanked"),
+                link.get_str_attrib("data-core-metadata")
+                or link.get_str_attrib("data-dist-info-metadata"),
+            )
+            for link in page.links
+        ),
+        project=project,
+        index_url=index_url,
+    )
+
+
+def files_from_links(
+    links: Iterable[tuple[str, str | None, str | None, str | None]],
+    *,
+    project: str,
+    index_url: str,
+) -> tuple[DistFile, ...]:
+    """Files of ``project`` among ``(url, requires_python, yanked, core_metadata)`` links."""
+    canonical = canonicalize_name(project)
+    found: list[DistFile] = []
+    for raw_url, requires_python, yanked, core in links:
+        url, hashes = _strip_fragment(raw_url)
+        filename = unquote(posixpath.basename(urlsplit(url).path))
+        dist = file_from_link(
+            project=canonical,
+            filename=filename,
+            url=url,
+            index_url=index_url,
+            requires_python=requires_python,
+            # In HTML, data-yanked present (even empty) means yanked.
+            yanked="" if yanked == "" else yanked,
+            hashes=hashes,
+            metadata_url=url + ".metadata" if core and core.lower() != "false" else None,
+        )
+        if dist is not None:
+            found.append(dist)
+    return tuple(found)

@@ -1,0 +1,545 @@
+"""Creates requirements and candidates: the one place that talks to the index and the database.
+
+The provider stays thin; everything that knows about wheels, the torch family, curated rules
+and candidate order lives here.
+
+Candidate order (the heart of "upgrade as little as possible"):
+
+* an exact pin from the input comes first when it still has a wheel for the target, then the
+  versions above it ascending, then the ones below descending (``minimal``);
+* other projects prefer the newest release uploaded before their *era* (the oldest upload date
+  of the candidates that depend on them, or the chosen torch release for direct requirements),
+  then the later ones ascending: a kept 2020 pin gets 2020-era dependencies, unless those have no
+  wheel for the target;
+* ``latest`` orders everything newest first.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement as PackagingRequirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from torchresolve.index import supports
+from torchresolve.solver.base import Candidate, Requirement
+
+if TYPE_CHECKING:
+    from torchresolve.db import Database, Rule, TorchRelease
+    from torchresolve.index import DistFile, IndexClient, Metadata
+    from torchresolve.observer import Observer
+    from torchresolve.planning.stack import Build
+    from torchresolve.target import Target
+
+__all__ = ["FAMILY", "Factory", "Strategy", "Wish", "marker_environment"]
+
+Strategy = Literal["minimal", "latest"]
+
+TORCH: NormalizedName = canonicalize_name("torch")
+FAMILY: frozenset[NormalizedName] = frozenset(
+    canonicalize_name(n) for n in ("torchvision", "torchaudio", "torchtext", "torchdata")
+)
+PYTHON = "python"
+_PREFETCH = 3
+"""Metadata of this many candidates per project is fetched together (in parallel)."""
+
+
+def _is_cuda_runtime(name: str) -> bool:
+    # The PyPI torch wheels pull the CUDA runtime as nvidia-* wheels (and triton); a build
+    # from a PyTorch variant index bundles its own runtime instead.
+    return name.startswith("nvidia-") or name in {"triton", "pytorch-triton"}
+
+
+def marker_environment(target: Target) -> dict[str, str]:
+    """PEP 508 marker variables of the target interpreter (``extra`` set to ``""``)."""
+    system, machine, sys_platform, os_name = {
+        "linux_x86_64": ("Linux", "x86_64", "linux", "posix"),
+        "linux_aarch64": ("Linux", "aarch64", "linux", "posix"),
+        "macos_arm64": ("Darwin", "arm64", "darwin", "posix"),
+        "macos_x86_64": ("Darwin", "x86_64", "darwin", "posix"),
+        "windows": ("Windows", "AMD64", "win32", "nt"),
+    }[target.platform]
+    python = f"{target.python.major}.{target.python.minor}"
+    return {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "implementation_name": "cpython",
+        "implementation_version": f"{python}.0",
+        "platform_python_implementation": "CPython",
+        "platform_system": system,
+        "platform_machine": machine,
+        "sys_platform": sys_platform,
+        "os_name": os_name,
+        "platform_release": "",
+        "platform_version": "",
+        "extra": "",
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wish:
+    """What the input file said about one direct requirement."""
+
+    name: NormalizedName
+    specifier: SpecifierSet
+    extras: frozenset[str] = frozenset()
+    marker: Marker | None = None
+
+    @property
+    def pinned(self) -> Version | None:
+        """The version of an ``==X`` pin (without wildcards), else ``None``."""
+        specs = list(self.specifier)
+        if len(specs) == 1 and specs[0].operator in {"==", "==="} and "*" not in specs[0].version:
+            return Version(specs[0].version)
+        return None
+
+
+@dataclass(slots=True)
+class _Project:
+    """What the factory knows about one project for the target."""
+
+    files: dict[Version, DistFile] = field(default_factory=dict)
+    """The best compatible file per version (a wheel when there is one)."""
+    released: dict[Version, datetime] = field(default_factory=dict)
+    """The first upload of each version (any file), for era ordering."""
+    newest_python: Version | None = None
+    """The newest CPython any wheel of the project targets (for blocker advice)."""
+    listed: int = 0
+    """How many versions the index lists at all."""
+    compiled: bool = False
+    """True when some wheel is platform-specific: an sdist-only release then needs a compiler."""
+
+
+class Factory:
+    """Makes candidates and dependencies for one resolution.
+
+    :param client: the index client (``files``, ``metadata``, ``metadata_many``).
+    :param db: the curated database.
+    :param target: the machine the proposal is for.
+    :param builds: the usable torch builds in preference order (the planner's choice).
+    :param wishes: the direct requirements with their old specifiers (orders candidates).
+    :param strategy: ``minimal`` or ``latest`` for projects other than torch.
+    :param era: upload date that direct unpinned requirements prefer releases before.
+    :param universe: projects known to be in the resolution; curated rules and family pairings
+        that require a project outside it are not injected (they would add the project).
+    :param allow_sdist: accept sdist-only releases whose dependencies cannot be read statically.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: IndexClient,
+        db: Database,
+        target: Target,
+        builds: Sequence[Build],
+        wishes: Mapping[NormalizedName, Wish],
+        strategy: Strategy = "minimal",
+        era: datetime | None = None,
+        universe: Iterable[NormalizedName] = (),
+        allow_sdist: bool = False,
+        observer: Observer | None = None,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.target = target
+        self.builds = tuple(builds)
+        self.wishes = dict(wishes)
+        self.strategy: Strategy = strategy
+        self.era = era
+        self.universe: set[NormalizedName] = set(universe) | set(self.wishes)
+        self.allow_sdist = allow_sdist
+        self.observer = observer
+        self.environment = marker_environment(target)
+        self._projects: dict[NormalizedName, _Project] = {}
+        self._metadata: dict[str, Metadata] = {}
+        self._ordered: dict[tuple[NormalizedName, datetime | None], list[Candidate]] = {}
+        self.rejected: dict[NormalizedName, dict[Version, str]] = {}
+        """Why a version of a project was not offered (no wheel, Python rule...)."""
+        self.notes: list[str] = []
+        """Plain-words remarks for the report (metadata fallbacks)."""
+        self._noted: set[str] = set()
+        self._builds_by_version: dict[Version, Build] = {}
+        for build in self.builds:
+            self._builds_by_version.setdefault(self.build_version(build), build)
+
+    # -- facts ---------------------------------------------------------------------------
+    @staticmethod
+    def build_version(build: Build) -> Version:
+        """The version a torch build installs as: ``2.0.0`` or ``2.0.0+cu118``."""
+        return Version(f"{build.release.version}{build.local}")
+
+    def build_for(self, version: Version) -> Build | None:
+        """The torch build a torch candidate version came from."""
+        return self._builds_by_version.get(version)
+
+    def note(self, message: str) -> None:
+        """Record a remark for the report once."""
+        if message not in self._noted:
+            self._noted.add(message)
+            self.notes.append(message)
+            if self.observer is not None:
+                self.observer.note(message)
+
+    def project(self, name: NormalizedName) -> _Project:
+        """Compatible files of ``name`` for the target, read from the index once."""
+        found = self._projects.get(name)
+        if found is not None:
+            return found
+        project = _Project()
+        python, platform = self.target.python, self.target.platform
+        rejected = self.rejected.setdefault(name, {})
+        files = self.client.files(name)
+        by_version: dict[Version, list[DistFile]] = {}
+        for file in files:
+            by_version.setdefault(file.version, []).append(file)
+            if any(tag.platform != "any" for tag in file.tags):
+                project.compiled = True
+            for tag in file.tags:
+                if tag.interpreter.startswith("cp3") and tag.interpreter[3:].isdigit():
+                    wheel_python = Version(f"3.{tag.interpreter[3:]}")
+                    if project.newest_python is None or wheel_python > project.newest_python:
+                        project.newest_python = wheel_python
+        project.listed = len(by_version)
+        py = f"cp{python.major}{python.minor}"
+        for version, group in by_version.items():
+            times = [f.upload_time for f in group if f.upload_time is not None]
+            if times:
+                project.released[version] = min(times)
+            usable = [f for f in group if f.yanked is None and supports(f, python, platform)]
+            wheels = [f for f in usable if f.kind == "wheel"]
+            sdists = [f for f in usable if f.kind == "sdist"]
+            if wheels:
+                project.files[version] = wheels[0]
+            elif sdists and (self.allow_sdist or not project.compiled):
+                project.files[version] = sdists[0]
+            elif sdists:
+                rejected[version] = (
+                    f"no wheel for {py} {platform} (sdist only; --allow-sdist to try)"
+                )
+            elif any(f.yanked is not None for f in group) and all(
+                f.yanked is not None for f in group
+            ):
+                rejected[version] = "yanked"
+            else:
+                rejected[version] = f"no wheel for {py} {platform}"
+        self._projects[name] = project
+        return project
+
+    def metadata(self, file: DistFile) -> Metadata:
+        """The metadata of ``file``, fetched once."""
+        found = self._metadata.get(file.url)
+        if found is None:
+            found = self.client.metadata(file)
+            self._metadata[file.url] = found
+        return found
+
+    def _prefetch(self, files: Iterable[DistFile]) -> None:
+        wanted = [f for f in files if f.url not in self._metadata]
+        if len(wanted) > 1:
+            for file, meta in self.client.metadata_many(wanted).items():
+                self._metadata[file.url] = meta
+
+    def python_refusal(self, name: str, version: Version) -> str | None:
+        """The reason a curated ``python`` rule refuses ``name version`` on the target."""
+        public = Version(version.public)
+        for rule in self.db.rules_for(name, public):
+            if canonicalize_name(rule.require.name) != PYTHON or rule.severity != "error":
+                continue
+            if not rule.require.specifier.contains(self.target.python, prereleases=True):
+                return f"{rule.reason} (rule {rule.id})"
+        return None
+
+    # -- candidates ----------------------------------------------------------------------
+    def find_matches(
+        self,
+        name: NormalizedName,
+        extras: frozenset[str],
+        requirements: Sequence[Requirement],
+        incompatible: set[Candidate],
+    ) -> Callable[[], Iterator[Candidate]]:
+        """Candidates of ``name[extras]`` satisfying ``requirements``, most preferred first.
+
+        Returns a callable producing a lazy iterator, so metadata is fetched only for the
+        candidates resolvelib actually tries.
+        """
+        if name == TORCH:
+            ordered = self._torch_candidates()
+        elif name in FAMILY:
+            ordered = self._family_candidates(name)
+        else:
+            ordered = self._index_candidates(name, requirements)
+        allow_pre = any(r.exact is not None or r.specifier.prereleases for r in requirements)
+
+        def accept(candidate: Candidate) -> bool:
+            if candidate in incompatible:
+                return False
+            if candidate.version.is_prerelease and not allow_pre:
+                return False
+            return all(r.accepts(candidate.version) for r in requirements)
+
+        def produce() -> Iterator[Candidate]:
+            # Lazy: resolvelib usually needs the first one or two candidates only.
+            accepted = (c for c in ordered if accept(c))
+            while chunk := list(itertools.islice(accepted, _PREFETCH)):
+                self._prefetch(c.file for c in chunk if c.file is not None)
+                for candidate in chunk:
+                    if self._admissible(candidate):
+                        yield candidate.with_extras(extras) if extras else candidate
+
+        return produce
+
+    def _admissible(self, candidate: Candidate) -> bool:
+        """Late checks needing metadata: sdists with dynamic metadata, Python rules."""
+        reason = self.python_refusal(candidate.name, candidate.version)
+        if reason is None and candidate.file is not None and candidate.file.kind == "sdist":
+            meta = self.metadata(candidate.file)
+            if not meta.known and not self.allow_sdist:
+                reason = "only an sdist with dynamic metadata (use --allow-sdist)"
+        if reason is not None:
+            self.rejected.setdefault(candidate.name, {})[candidate.version] = reason
+            return False
+        return True
+
+    def _torch_candidates(self) -> list[Candidate]:
+        project = self.project(TORCH)
+        found: list[Candidate] = []
+        for build in self.builds:
+            public = build.release.version
+            found.append(
+                Candidate(
+                    name=TORCH,
+                    version=self.build_version(build),
+                    file=project.files.get(public),
+                    index_url=build.index_url,
+                    released=project.released.get(public),
+                )
+            )
+        return found
+
+    def _family_candidates(self, name: NormalizedName) -> list[Candidate]:
+        project = self.project(name)
+        found: list[Candidate] = []
+        seen: set[Version] = set()
+        for build in self.builds:
+            companion = build.release.companions().get(name)
+            if companion is None:
+                continue
+            version = Version(f"{companion}{build.local}")
+            if version in seen:
+                continue
+            seen.add(version)
+            file = project.files.get(companion)
+            if file is None:
+                self.rejected.setdefault(name, {}).setdefault(
+                    companion,
+                    f"no wheel for cp{self.target.python.major}{self.target.python.minor}",
+                )
+                continue
+            found.append(
+                Candidate(
+                    name=name,
+                    version=version,
+                    file=file,
+                    index_url=build.index_url,
+                    released=project.released.get(companion),
+                )
+            )
+        return found
+
+    def _index_candidates(
+        self, name: NormalizedName, requirements: Sequence[Requirement]
+    ) -> list[Candidate]:
+        anchors = [r.era for r in requirements if r.era is not None]
+        era = min(anchors) if anchors else self.era
+        key = (name, era)
+        cached = self._ordered.get(key)
+        if cached is None:
+            cached = self._ordered[key] = self._order_candidates(name, era)
+        return cached
+
+    def _order_candidates(self, name: NormalizedName, era: datetime | None) -> list[Candidate]:
+        project = self.project(name)
+        versions = sorted(project.files)
+        wish = self.wishes.get(name)
+        if self.strategy == "latest":
+            ordered = list(reversed(versions))
+        elif wish is not None and wish.pinned is not None:
+            pin = wish.pinned
+            ordered = [v for v in versions if v == pin]
+            ordered += [v for v in versions if v > pin]
+            ordered += [v for v in reversed(versions) if v < pin]
+        else:
+            if wish is not None:
+                # A range from the input is honoured first; beyond it only when needed.
+                inside = [v for v in versions if wish.specifier.contains(v, prereleases=True)]
+                outside = [v for v in versions if v not in set(inside)]
+                ordered = self._era_order(project, inside, era) + self._era_order(
+                    project, outside, era
+                )
+            else:
+                ordered = self._era_order(project, versions, era)
+        # Releases with a wheel first: an sdist-only release is a last resort (its metadata
+        # may need a download and may be unknown).
+        ordered = [v for v in ordered if project.files[v].kind == "wheel"] + [
+            v for v in ordered if project.files[v].kind != "wheel"
+        ]
+        return [
+            Candidate(
+                name=name,
+                version=v,
+                file=project.files[v],
+                released=project.released.get(v),
+            )
+            for v in ordered
+        ]
+
+    @staticmethod
+    def _era_order(
+        project: _Project, versions: Sequence[Version], era: datetime | None
+    ) -> list[Version]:
+        if era is None:
+            return list(reversed(versions))
+        far = datetime.max.replace(tzinfo=timezone.utc)
+
+        def when(v: Version) -> datetime:
+            stamp = project.released.get(v, far)
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+        stamp = era if era.tzinfo else era.replace(tzinfo=timezone.utc)
+        before = [v for v in reversed(versions) if when(v) <= stamp]
+        after = [v for v in versions if when(v) > stamp]
+        return before + after
+
+    # -- dependencies --------------------------------------------------------------------
+    def dependencies(self, candidate: Candidate) -> list[Requirement]:
+        """Requirements of ``candidate`` on the target: metadata, pairing and curated rules."""
+        if candidate.extras:
+            base = Requirement(
+                name=candidate.name, exact=candidate.version, origin="extra", era=None
+            )
+            return [base, *self._metadata_requirements(candidate, candidate.extras)]
+        found = self._metadata_requirements(candidate, frozenset())
+        if candidate.name == TORCH:
+            found = self._torch_extras(candidate, found)
+        elif candidate.name in FAMILY:
+            found = [r for r in found if r.name != TORCH]
+            torch = self._torch_of_companion(candidate)
+            if torch is not None:
+                found.append(
+                    Requirement(
+                        name=TORCH,
+                        exact=torch,
+                        origin="family",
+                        note=f"{candidate.name} {candidate.version} is built for torch {torch}",
+                    )
+                )
+        found.extend(self._rule_requirements(candidate, {r.name for r in found}))
+        return found
+
+    def _metadata_requirements(
+        self, candidate: Candidate, extras: frozenset[str]
+    ) -> list[Requirement]:
+        if candidate.file is None:
+            return []
+        meta = self.metadata(candidate.file)
+        if not meta.known:
+            self.note(
+                f"{candidate.name} {candidate.version}: dependencies unknown (sdist with dynamic"
+                " metadata); taken as none"
+            )
+        strip_runtime = candidate.name in {TORCH, *FAMILY} and candidate.version.local is not None
+        found: list[Requirement] = []
+        for req in meta.requires_dist:
+            if not self._marker_matches(req, extras):
+                continue
+            name = canonicalize_name(req.name)
+            if strip_runtime and _is_cuda_runtime(name):
+                continue
+            found.append(
+                Requirement(
+                    name=name,
+                    specifier=req.specifier,
+                    extras=frozenset(canonicalize_name(e) for e in req.extras),
+                    origin="metadata",
+                    era=candidate.released,
+                )
+            )
+        if strip_runtime:
+            self.note(
+                f"dependencies of {candidate.name} {candidate.version} are read from the"
+                f" default index's {candidate.version.public} minus its nvidia-*/triton"
+                " requirements (the PyTorch index is not queried for metadata)"
+            )
+        return found
+
+    def _marker_matches(self, req: PackagingRequirement, extras: frozenset[str]) -> bool:
+        if req.marker is None:
+            return not extras
+        if not extras:
+            return req.marker.evaluate(self.environment)
+        # With extras, only the requirements that name one of them belong to this identifier.
+        return any(
+            req.marker.evaluate({**self.environment, "extra": extra}) for extra in extras
+        ) and not req.marker.evaluate(self.environment)
+
+    def _torch_of_companion(self, candidate: Candidate) -> Version | None:
+        release = self.db.release_for_companion(candidate.name, Version(candidate.version.public))
+        if release is None:
+            return None
+        local = f"+{candidate.version.local}" if candidate.version.local else ""
+        return Version(f"{release.version}{local}")
+
+    def _torch_extras(self, candidate: Candidate, found: list[Requirement]) -> list[Requirement]:
+        build = self.build_for(candidate.version)
+        if build is None:
+            return found
+        release: TorchRelease = build.release
+        names = {r.name for r in found}
+        for name, companion in release.companions().items():
+            if name in self.universe:
+                found.append(
+                    Requirement(
+                        name=name,
+                        exact=Version(f"{companion}{build.local}"),
+                        origin="family",
+                        note=f"torch {candidate.version} pairs with {name} {companion}",
+                    )
+                )
+        numpy = canonicalize_name("numpy")
+        if release.numpy_abi == 1 and numpy in self.universe and numpy not in names:
+            found.append(
+                Requirement(
+                    name=numpy,
+                    specifier=SpecifierSet("<2"),
+                    origin="curated",
+                    note=f"torch {release.version} is built against the numpy 1.x C API",
+                )
+            )
+        return found
+
+    def _rule_requirements(
+        self, candidate: Candidate, present: set[NormalizedName]
+    ) -> Iterator[Requirement]:
+        del present  # rules add constraints even when metadata already names the project
+        for rule in self.db.rules_for(candidate.name, Version(candidate.version.public)):
+            yield from self._rule_requirement(rule)
+
+    def _rule_requirement(self, rule: Rule) -> Iterator[Requirement]:
+        name = canonicalize_name(rule.require.name)
+        if name == PYTHON or rule.severity != "error" or name not in self.universe:
+            return
+        yield Requirement(
+            name=name,
+            specifier=rule.require.specifier,
+            extras=frozenset(),
+            origin="rule",
+            note=f"{rule.id}: {rule.reason}",
+        )

@@ -1,0 +1,798 @@
+"""Compare data/torch.toml with what the package index says.
+
+Reads the facts that index metadata can confirm, using only the index's project JSON pages and
+HTTP range requests into wheels (never a whole wheel):
+
+* ``released``: upload date of the first file of each torch release;
+* ``[torch.python]``: CPython versions with wheels per platform, from wheel filename tags;
+* ``pypi_variant``: ``torch/version.py`` (``cuda = '12.1'``) of one Linux x86_64 wheel, checked
+  against the ``nvidia-cuda-runtime-cuXX`` pin in its METADATA;
+* companions: ``Requires-Dist: torch==X`` in the METADATA of torchvision, torchaudio, torchtext
+  and torchdata wheels.
+
+Prints every disagreement with data/torch.toml and exits 1 when there is any, 0 when none.
+``--json`` prints a machine-readable report instead. When ``scripts/refresh_ecosystem.py``
+exists, its ``check() -> list[str]`` disagreements are included.
+
+The index URL comes from ``PIP_INDEX_URL``, else pip.conf's ``global.index-url``, else
+``pypi_simple.PYPI_SIMPLE_ENDPOINT``; the JSON API is the simple URL with ``/simple/`` replaced
+by ``/pypi/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import sys
+import threading
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import requests
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _wheelzip import RemoteZip, WheelReadError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+__all__ = [
+    "CompanionFacts",
+    "IndexFacts",
+    "TorchFacts",
+    "collect",
+    "compare",
+    "json_api_base",
+    "main",
+    "resolve_index_url",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+TORCH_TOML = ROOT / "data" / "torch.toml"
+FIRST_TORCH = Version("1.4.0")
+COMPANIONS = ("torchvision", "torchaudio", "torchtext", "torchdata")
+# Companion releases older than the first torch in the database cannot pair with it.
+COMPANION_FLOOR = {
+    "torchvision": Version("0.5.0"),
+    "torchaudio": Version("0.4.0"),
+    "torchtext": Version("0.5.0"),
+    "torchdata": Version("0.3.0"),
+}
+PLATFORMS = ("linux_x86_64", "linux_aarch64", "macos_arm64", "macos_x86_64", "windows")
+TIMEOUT = 60.0
+WORKERS = 8
+
+_VERSION_PY_CUDA = re.compile(r"^cuda\s*(?::[^=\n]*)?=\s*(?P<value>'[^']*'|\"[^\"]*\"|None)", re.M)
+_VERSION_PY_HIP = re.compile(r"^hip\s*(?::[^=\n]*)?=\s*(?P<value>'[^']*'|\"[^\"]*\"|None)", re.M)
+_CUDA_RUNTIME = re.compile(r"^(?:nvidia-cuda-runtime(?:-cu(?P<major>\d+))?|cuda-toolkit)$")
+_CUDNN = re.compile(r"^nvidia-cudnn(?:-cu\d+)?$")
+_NCCL = re.compile(r"^nvidia-nccl(?:-cu\d+)?$")
+
+
+# --------------------------------------------------------------------------- index location
+
+
+def resolve_index_url(environ: Mapping[str, str] | None = None) -> str:
+    """Return the simple index URL pip would use, ending in ``/``.
+
+    :param environ: the environment (``os.environ`` when None).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("PIP_INDEX_URL"):
+        return _slash(env["PIP_INDEX_URL"])
+    from_conf = _pip_conf_index_url(env)
+    if from_conf:
+        return _slash(from_conf)
+    import pypi_simple
+
+    return _slash(pypi_simple.PYPI_SIMPLE_ENDPOINT)
+
+
+def _pip_conf_index_url(env: Mapping[str, str]) -> str | None:
+    files: list[Path] = []
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
+    files.extend(Path(d) / "pip" / "pip.conf" for d in xdg_dirs)
+    files.append(Path("/etc/pip.conf"))
+    home = Path(env.get("HOME", str(Path.home())))
+    files.append(Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf")
+    files.append(home / ".pip" / "pip.conf")
+    if env.get("VIRTUAL_ENV"):
+        files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
+    found: str | None = None
+    for path in files:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path, encoding="utf-8")
+        except (OSError, configparser.Error):
+            continue
+        # Later files override earlier ones, as in pip.
+        if parser.has_option("global", "index-url"):
+            found = parser.get("global", "index-url").strip()
+    return found
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def json_api_base(simple_url: str) -> str:
+    """Derive the JSON API base (``.../pypi/``) from a simple index URL (``.../simple/``)."""
+    url = _slash(simple_url)
+    if not url.endswith("/simple/"):
+        raise ValueError(f"index URL does not end in /simple/: {url}")
+    return url[: -len("simple/")] + "pypi/"
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorchFacts:
+    """What the index says about one torch release."""
+
+    version: Version
+    released: date
+    python: Mapping[str, tuple[str, ...]]
+    variant_wheel: str | None  # the Linux x86_64 wheel read for pypi_variant
+    cuda: str | None  # torch/version.py ``cuda``; None for a CPU build or when unread
+    hip: str | None
+    runtime_cuda_major: str | None  # from the nvidia-cuda-runtime-cuXX Requires-Dist
+    runtime_cuda: str | None  # X.Y of the nvidia-cuda-runtime / cuda-toolkit pin when exact
+    cudnn: str | None = None  # X.Y.Z of the nvidia-cudnn pin in METADATA
+    nccl: str | None = None  # X.Y.Z of the nvidia-nccl pin in METADATA
+    error: str | None = None
+
+    @property
+    def pypi_variant(self) -> str | None:
+        """``cuXY`` from version.py, ``rocmX.Y``, ``cpu``, or None when unread."""
+        if self.error is not None or self.variant_wheel is None:
+            return None
+        if self.cuda:
+            major, minor = self.cuda.split(".")[:2]
+            return f"cu{major}{minor}"
+        if self.hip:
+            return "rocm" + ".".join(self.hip.split(".")[:2])
+        return "cpu"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompanionFacts:
+    """The torch requirements one companion release declares in its wheels' METADATA.
+
+    Two Linux x86_64 wheels are read (oldest and newest CPython): wheels for a CPython added
+    later are sometimes rebuilt against the next torch (torchtext 0.16.2 cp312 pins 2.2.0).
+    """
+
+    project: str
+    version: Version
+    # (wheel filename, torch requirement or None when the wheel declares none)
+    torch: tuple[tuple[str, Requirement | None], ...]
+    error: str | None = None
+
+    @property
+    def exact_torch(self) -> frozenset[Version]:
+        """Every torch version pinned with ``torch==X`` by the wheels read."""
+        out: set[Version] = set()
+        for _, req in self.torch:
+            pinned = None if req is None else _exact(req)
+            if pinned is not None:
+                with contextlib.suppress(InvalidVersion):
+                    out.add(Version(pinned))
+        return frozenset(out)
+
+    @property
+    def loose(self) -> tuple[str, ...]:
+        """Declarations that are not an exact pin (``torch>=2.14.0``, or none at all)."""
+        seen: list[str] = []
+        for _, req in self.torch:
+            text = "no torch requirement" if req is None else str(req)
+            if (req is None or _exact(req) is None) and text not in seen:
+                seen.append(text)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexFacts:
+    """Everything :func:`collect` read."""
+
+    torch: Mapping[Version, TorchFacts]
+    companions: Mapping[str, Mapping[Version, CompanionFacts]]
+    requests_made: int = 0
+    bytes_read: int = 0
+
+
+@dataclass(slots=True)
+class _Counter:
+    requests: int = 0
+    bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, response: requests.Response, **_: Any) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes += len(response.content)
+
+
+def platform_of(tag_platform: str) -> tuple[str, ...]:
+    """Map a wheel platform tag to database platform names (none when not tracked)."""
+    if tag_platform.startswith(("manylinux", "musllinux", "linux")):
+        if tag_platform.startswith("musllinux"):
+            return ()
+        if tag_platform.endswith("_x86_64"):
+            return ("linux_x86_64",)
+        if tag_platform.endswith("_aarch64"):
+            return ("linux_aarch64",)
+        return ()
+    if tag_platform.startswith("macosx"):
+        if tag_platform.endswith("_arm64"):
+            return ("macos_arm64",)
+        if tag_platform.endswith("_x86_64"):
+            return ("macos_x86_64",)
+        if tag_platform.endswith("_universal2"):
+            return ("macos_arm64", "macos_x86_64")
+        return ()
+    if tag_platform == "win_amd64":
+        return ("windows",)
+    return ()
+
+
+def wheel_pythons(filename: str) -> dict[str, set[str]]:
+    """Platform -> CPython ``X.Y`` versions that a wheel filename serves.
+
+    Free-threaded builds (ABI ``cp313t``) are left out: the database tracks the default ABI.
+    """
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return {}
+    out: dict[str, set[str]] = {}
+    for tag in tags:
+        match = re.fullmatch(r"cp(\d)(\d+)", tag.interpreter)
+        if match is None or tag.abi.endswith("t"):
+            continue
+        for plat in platform_of(tag.platform):
+            out.setdefault(plat, set()).add(f"{match[1]}.{match[2]}")
+    return out
+
+
+def _build_number(filename: str) -> int:
+    try:
+        build = parse_wheel_filename(filename)[2]
+    except InvalidWheelFilename:
+        return -1
+    return build[0] if build else -1
+
+
+def _pick_linux_wheel(files: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The Linux x86_64 default-ABI wheel pip would prefer: newest CPython, highest build tag."""
+    best: tuple[tuple[int, int, int], Mapping[str, Any]] | None = None
+    for entry in files:
+        name = str(entry["filename"])
+        if not name.endswith(".whl"):
+            continue
+        pythons = wheel_pythons(name).get("linux_x86_64")
+        if not pythons:
+            continue
+        major, minor = max(tuple(int(p) for p in v.split(".")) for v in pythons)
+        key = (major * 100 + minor, _build_number(name), 0)
+        if best is None or key > best[0]:
+            best = (key, entry)
+    return None if best is None else best[1]
+
+
+def _read_metadata(zf: RemoteZip) -> str:
+    name = next(
+        (n for n in zf.members() if n.endswith(".dist-info/METADATA") and n.count("/") == 1),
+        None,
+    )
+    if name is None:
+        raise WheelReadError(zf.url, "no .dist-info/METADATA")
+    return zf.read(name).decode("utf-8", "replace")
+
+
+def _requires_dist(metadata: str) -> list[Requirement]:
+    message = HeaderParser().parsestr(metadata, headersonly=True)
+    out: list[Requirement] = []
+    for raw in message.get_all("Requires-Dist") or []:
+        try:
+            out.append(Requirement(raw))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def _py_string(match: re.Match[str] | None) -> str | None:
+    if match is None:
+        return None
+    value = match["value"]
+    return None if value == "None" else value[1:-1] or None
+
+
+def _torch_facts(
+    version: Version,
+    files: Sequence[Mapping[str, Any]],
+    page_url: str,
+    session: requests.Session,
+    timeout: float,
+) -> TorchFacts:
+    pythons: dict[str, set[str]] = {}
+    for entry in files:
+        for plat, vers in wheel_pythons(str(entry["filename"])).items():
+            pythons.setdefault(plat, set()).update(vers)
+    released = min(datetime.fromisoformat(str(f["upload_time"])).date() for f in files)
+    python = {
+        plat: tuple(sorted(vers, key=lambda v: tuple(int(p) for p in v.split("."))))
+        for plat, vers in sorted(pythons.items())
+    }
+    wheel = _pick_linux_wheel(files)
+    base = {"version": version, "released": released, "python": python}
+    if wheel is None:
+        return TorchFacts(
+            **base,
+            variant_wheel=None,
+            cuda=None,
+            hip=None,
+            runtime_cuda_major=None,
+            runtime_cuda=None,
+        )
+    filename = str(wheel["filename"])
+    zf = RemoteZip(
+        urljoin(page_url, str(wheel["url"])),
+        session=session,
+        timeout=timeout,
+        size=int(wheel["size"]) if wheel.get("size") else None,
+    )
+    try:
+        version_py = zf.read("torch/version.py").decode("utf-8", "replace")
+        metadata = _read_metadata(zf)
+    except (WheelReadError, KeyError, requests.RequestException) as exc:
+        return TorchFacts(
+            **base,
+            variant_wheel=filename,
+            cuda=None,
+            hip=None,
+            runtime_cuda_major=None,
+            runtime_cuda=None,
+            error=f"{filename}: {exc}",
+        )
+    runtime_major: str | None = None
+    runtime: str | None = None
+    cudnn: str | None = None
+    nccl: str | None = None
+    for req in _requires_dist(metadata):
+        name = req.name.lower()
+        pinned = _exact(req)
+        if _CUDNN.match(name) and pinned:
+            cudnn = ".".join(pinned.split(".")[:3])
+        elif _NCCL.match(name) and pinned:
+            nccl = ".".join(pinned.split(".")[:3])
+        match = _CUDA_RUNTIME.match(name)
+        if match is None:
+            continue
+        if pinned:
+            runtime = ".".join(pinned.split(".")[:2])
+            runtime_major = pinned.split(".")[0]
+        elif match["major"]:
+            runtime_major = match["major"]
+    return TorchFacts(
+        **base,
+        variant_wheel=filename,
+        cuda=_py_string(_VERSION_PY_CUDA.search(version_py)),
+        hip=_py_string(_VERSION_PY_HIP.search(version_py)),
+        runtime_cuda_major=runtime_major,
+        runtime_cuda=runtime,
+        cudnn=cudnn,
+        nccl=nccl,
+    )
+
+
+def _exact(req: Requirement) -> str | None:
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "==="):
+        return specs[0].version
+    return None
+
+
+def _companion_wheels(files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    linux: list[tuple[tuple[int, int], Mapping[str, Any]]] = []
+    for entry in files:
+        name = str(entry["filename"])
+        pythons = wheel_pythons(name).get("linux_x86_64") if name.endswith(".whl") else None
+        if pythons:
+            newest = max(tuple(int(p) for p in v.split(".")) for v in pythons)
+            linux.append(((newest[0] * 100 + newest[1], _build_number(name)), entry))
+    if linux:
+        linux.sort(key=lambda item: item[0])
+        picked = [linux[0][1], linux[-1][1]]
+        return picked if picked[0] is not picked[1] else picked[:1]
+    wheels = [f for f in files if str(f["filename"]).endswith(".whl")]
+    # Pure-Python wheels carry the same METADATA; prefer the smallest file.
+    return [min(wheels, key=lambda f: int(f.get("size") or 0))] if wheels else []
+
+
+def _companion_facts(
+    project: str,
+    version: Version,
+    files: Sequence[Mapping[str, Any]],
+    page_url: str,
+    session: requests.Session,
+    timeout: float,
+) -> CompanionFacts:
+    wheels = _companion_wheels(files)
+    if not wheels:
+        return CompanionFacts(project=project, version=version, torch=(), error="no wheel")
+    found: list[tuple[str, Requirement | None]] = []
+    for wheel in wheels:
+        filename = str(wheel["filename"])
+        zf = RemoteZip(urljoin(page_url, str(wheel["url"])), session=session, timeout=timeout)
+        try:
+            metadata = _read_metadata(zf)
+        except (WheelReadError, requests.RequestException) as exc:
+            return CompanionFacts(
+                project=project, version=version, torch=tuple(found), error=str(exc)
+            )
+        torch_req = next(
+            (r for r in _requires_dist(metadata) if r.name.lower() == "torch" and not r.marker),
+            None,
+        )
+        found.append((filename, torch_req))
+    return CompanionFacts(project=project, version=version, torch=tuple(found))
+
+
+def _project_page(
+    session: requests.Session, api_base: str, project: str, timeout: float
+) -> tuple[str, dict[str, Any]]:
+    url = f"{api_base}{project}/json"
+    response = session.get(url, timeout=timeout)
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return url, data
+
+
+def _releases(data: Mapping[str, Any], floor: Version) -> dict[Version, list[Mapping[str, Any]]]:
+    out: dict[Version, list[Mapping[str, Any]]] = {}
+    for raw, files in data["releases"].items():
+        try:
+            version = Version(raw)
+        except InvalidVersion:
+            continue
+        live = [f for f in files if not f.get("yanked")]
+        if version >= floor and not version.is_prerelease and live:
+            out[version] = live
+    return out
+
+
+def collect(
+    session: requests.Session,
+    api_base: str,
+    *,
+    timeout: float = TIMEOUT,
+    workers: int = WORKERS,
+    companions: Iterable[str] = COMPANIONS,
+) -> IndexFacts:
+    """Read every index fact about torch >= 1.4.0 and its companions.
+
+    :param session: HTTP session (range requests and JSON pages only).
+    :param api_base: JSON API base URL ending in ``/pypi/``.
+    :param timeout: seconds per request.
+    :param workers: size of the thread pool.
+    :param companions: companion projects to read.
+    :raises requests.RequestException: when a project page cannot be read.
+    """
+    counter = _Counter()
+    session.hooks["response"].append(counter.add)
+    pages = {
+        name: _project_page(session, api_base, name, timeout)
+        for name in ("torch", *tuple(companions))
+    }
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        torch_url, torch_data = pages["torch"]
+        torch_jobs = {
+            version: pool.submit(_torch_facts, version, files, torch_url, session, timeout)
+            for version, files in _releases(torch_data, FIRST_TORCH).items()
+        }
+        companion_jobs = {
+            (name, version): pool.submit(
+                _companion_facts, name, version, files, pages[name][0], session, timeout
+            )
+            for name in pages
+            if name != "torch"
+            for version, files in _releases(pages[name][1], COMPANION_FLOOR[name]).items()
+        }
+        torch_facts = {v: job.result() for v, job in sorted(torch_jobs.items())}
+        companion_facts: dict[str, dict[Version, CompanionFacts]] = {}
+        for (name, version), job in sorted(companion_jobs.items()):
+            companion_facts.setdefault(name, {})[version] = job.result()
+    session.hooks["response"].remove(counter.add)
+    return IndexFacts(
+        torch=torch_facts,
+        companions=companion_facts,
+        requests_made=counter.requests,
+        bytes_read=counter.bytes,
+    )
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass(slots=True)
+class Report:
+    """The result of :func:`compare`."""
+
+    disagreements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def compare(curated: Mapping[str, Any], facts: IndexFacts) -> Report:
+    """Compare the parsed torch.toml with index facts.
+
+    :param curated: ``tomllib`` result of data/torch.toml.
+    :param facts: what :func:`collect` read.
+    :returns: disagreements (the data or the index is wrong) and notes (facts the index cannot
+        confirm, e.g. a companion that declares no exact torch pin).
+    """
+    report = Report()
+    entries: dict[Version, Mapping[str, Any]] = {}
+    for entry in curated.get("torch", []):
+        version = Version(str(entry["version"]))
+        if version in entries:
+            report.disagreements.append(f"torch {version}: listed twice in torch.toml")
+        entries[version] = entry
+    for version in facts.torch:
+        if version not in entries:
+            report.disagreements.append(f"torch {version}: on the index, missing from torch.toml")
+    for version in entries:
+        if version not in facts.torch:
+            report.disagreements.append(f"torch {version}: in torch.toml, not on the index")
+
+    checked = {"releases": 0, "released": 0, "python": 0, "pypi_variant": 0, "companions": 0}
+    for version, fact in facts.torch.items():
+        entry = entries.get(version)
+        if entry is None:
+            continue
+        checked["releases"] += 1
+        where = f"torch {version}"
+        checked["released"] += 1
+        if entry.get("released") != fact.released:
+            report.disagreements.append(
+                f"{where}: released {entry.get('released')} in data, {fact.released} on the index"
+            )
+        data_python = {k: tuple(v) for k, v in dict(entry.get("python", {})).items()}
+        for plat in PLATFORMS:
+            checked["python"] += 1
+            have = data_python.get(plat, ())
+            want = fact.python.get(plat, ())
+            if have != want:
+                report.disagreements.append(
+                    f"{where}: python[{plat}] = {list(have)} in data, {list(want)} on the index"
+                )
+        _compare_variant(entry, fact, where, report, checked)
+
+    for name, by_version in facts.companions.items():
+        pinned: dict[Version, list[Version]] = {}
+        for cversion, cfact in by_version.items():
+            for torch_version in cfact.exact_torch:
+                pinned.setdefault(torch_version, []).append(cversion)
+        for version, entry in entries.items():
+            _compare_companion(name, version, entry, by_version, pinned, report, checked)
+    report.counts = {
+        **checked,
+        "index_torch_releases": len(facts.torch),
+        "data_torch_releases": len(entries),
+        **{f"index_{name}_releases": len(v) for name, v in facts.companions.items()},
+        "requests": facts.requests_made,
+        "bytes_read": facts.bytes_read,
+    }
+    return report
+
+
+def _compare_companion(
+    name: str,
+    version: Version,
+    entry: Mapping[str, Any],
+    by_version: Mapping[Version, CompanionFacts],
+    pinned: Mapping[Version, list[Version]],
+    report: Report,
+    checked: dict[str, int],
+) -> None:
+    raw = entry.get(name)
+    expected = sorted(pinned.get(version, []))
+    where = f"torch {version}"
+    if raw is None:
+        if expected:
+            report.disagreements.append(
+                f"{where}: no {name} in data, but {name} "
+                f"{', '.join(map(str, expected))} pins torch=={version}"
+            )
+        return
+    checked["companions"] += 1
+    cversion = Version(str(raw))
+    cfact = by_version.get(cversion)
+    if cfact is None:
+        report.disagreements.append(f"{where}: {name} {cversion} is not on the index")
+        return
+    if cfact.error:
+        report.notes.append(f"{name} {cversion}: metadata unread ({cfact.error})")
+        return
+    exact = cfact.exact_torch
+    if exact and version not in exact:
+        pins = ", ".join(f"torch=={v}" for v in sorted(exact))
+        report.disagreements.append(
+            f"{where}: {name} {cversion} in data, but its METADATA pins {pins}"
+        )
+    elif not exact:
+        report.notes.append(
+            f"{where}: {name} {cversion} METADATA declares {'; '.join(cfact.loose)}: "
+            "pairing not confirmable from the index"
+        )
+    if expected and cversion not in expected:
+        report.disagreements.append(
+            f"{where}: {name} {cversion} in data, but {name} {expected[-1]} pins "
+            f"torch=={version}"
+        )
+
+
+def _compare_variant(
+    entry: Mapping[str, Any],
+    fact: TorchFacts,
+    where: str,
+    report: Report,
+    checked: dict[str, int],
+) -> None:
+    if fact.error:
+        report.disagreements.append(f"{where}: could not read the Linux wheel ({fact.error})")
+        return
+    observed = fact.pypi_variant
+    if observed is None:
+        return
+    checked["pypi_variant"] += 1
+    data_variant = entry.get("pypi_variant")
+    if data_variant != observed:
+        report.disagreements.append(
+            f"{where}: pypi_variant {data_variant!r} in data, {observed!r} in "
+            f"{fact.variant_wheel} torch/version.py"
+        )
+    variants = {str(v.get("name")): v for v in entry.get("variant", [])}
+    if data_variant is not None and data_variant not in variants:
+        report.disagreements.append(f"{where}: pypi_variant {data_variant!r} not among variants")
+    pypi = variants.get(str(data_variant), {})
+    for key, value in (("cudnn", fact.cudnn), ("nccl", fact.nccl)):
+        if value is None or pypi.get(key) is None:
+            continue
+        checked["pypi_variant"] += 1
+        if pypi.get(key) != value:
+            report.disagreements.append(
+                f"{where}: {data_variant} {key} {pypi.get(key)!r} in data, {value!r} pinned in "
+                f"{fact.variant_wheel} METADATA"
+            )
+    if fact.cuda and fact.runtime_cuda and fact.runtime_cuda != ".".join(
+        fact.cuda.split(".")[:2]
+    ):
+        report.notes.append(
+            f"{where}: version.py says CUDA {fact.cuda}, METADATA pins "
+            f"nvidia-cuda-runtime {fact.runtime_cuda}"
+        )
+
+
+def _ecosystem_check() -> Callable[[], list[str]] | None:
+    path = Path(__file__).resolve().parent / "refresh_ecosystem.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("refresh_ecosystem", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the module body runs.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    check: Callable[[], list[str]] = module.check
+    return check
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def facts_to_json(facts: IndexFacts) -> dict[str, Any]:
+    """A JSON-ready view of the facts (for ``--dump-facts``)."""
+    return {
+        "torch": {
+            str(v): {
+                "released": f.released.isoformat(),
+                "python": {k: list(p) for k, p in f.python.items()},
+                "pypi_variant": f.pypi_variant,
+                "wheel": f.variant_wheel,
+                "cuda": f.cuda,
+                "hip": f.hip,
+                "runtime_cuda": f.runtime_cuda,
+                "runtime_cuda_major": f.runtime_cuda_major,
+                "cudnn": f.cudnn,
+                "nccl": f.nccl,
+                "error": f.error,
+            }
+            for v, f in facts.torch.items()
+        },
+        "companions": {
+            name: {
+                str(v): {
+                    "torch": {w: None if r is None else str(r) for w, r in c.torch},
+                    "exact_torch": sorted(str(t) for t in c.exact_torch),
+                    "error": c.error,
+                }
+                for v, c in by_version.items()
+            }
+            for name, by_version in facts.companions.items()
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the comparison; return 1 when anything disagrees, 0 otherwise."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true", help="print a machine-readable report")
+    parser.add_argument("--data", type=Path, default=TORCH_TOML, help="torch.toml to check")
+    parser.add_argument("--dump-facts", type=Path, help="also write the raw index facts as JSON")
+    parser.add_argument(
+        "--no-ecosystem", action="store_true", help="skip scripts/refresh_ecosystem.py"
+    )
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per request")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="parallel requests")
+    args = parser.parse_args(argv)
+
+    with args.data.open("rb") as fh:
+        curated = tomllib.load(fh)
+    api_base = json_api_base(resolve_index_url())
+    with requests.Session() as session:
+        facts = collect(session, api_base, timeout=args.timeout, workers=args.workers)
+    report = compare(curated, facts)
+    if args.dump_facts:
+        args.dump_facts.write_text(json.dumps(facts_to_json(facts), indent=1) + "\n")
+    ecosystem = None if args.no_ecosystem else _ecosystem_check()
+    if ecosystem is not None:
+        try:
+            found = ecosystem()
+        except Exception as exc:  # noqa: BLE001 - a broken extension must not hide our report
+            found = [f"scripts/refresh_ecosystem.py check() failed: {type(exc).__name__}: {exc}"]
+        report.disagreements.extend(found)
+        report.counts["ecosystem_disagreements"] = len(found)
+    if args.json:
+        json.dump(
+            {
+                "counts": report.counts,
+                "disagreements": report.disagreements,
+                "notes": report.notes,
+            },
+            sys.stdout,
+            indent=1,
+        )
+        sys.stdout.write("\n")
+    else:
+        for line in report.disagreements:
+            sys.stdout.write(f"DISAGREE {line}\n")
+        for line in report.notes:
+            sys.stdout.write(f"note     {line}\n")
+        counts = ", ".join(f"{k}={v}" for k, v in report.counts.items())
+        sys.stdout.write(
+            f"{len(report.disagreements)} disagreement(s), {len(report.notes)} note(s); {counts}\n"
+        )
+    return 1 if report.disagreements else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
