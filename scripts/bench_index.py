@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
 
 from torchresolve.index import Cache, IndexClient, load_index_config, make_session, supports
 from torchresolve.index.tags import python_full_version
-from torchresolve.target import parse_python
+from torchresolve.target import Platform, parse_python
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -49,7 +49,7 @@ REQUIREMENTS = (
     "pandas>=1.0,<1.1",
     "scikit-learn>=0.22,<0.23",
 )
-PLATFORM = "linux_x86_64"
+PLATFORM: Final[Platform] = "linux_x86_64"
 
 
 def _best_file(files: list[DistFile], python: Version) -> DistFile | None:
@@ -85,12 +85,11 @@ def collect(
         for requirement in queue:
             name = canonicalize_name(requirement.name)
             specs[name] = specs.get(name, SpecifierSet()) & requirement.specifier
-        for requirement in queue:
-            name = canonicalize_name(requirement.name)
-            if name in done:
-                continue
+        fresh = [canonicalize_name(r.name) for r in queue]
+        pages = client.files_many(n for n in fresh if n not in done)
+        for name, files_of in pages.items():
             done.add(name)
-            files = client.files(name)
+            files = list(files_of)
             versions = sorted(
                 {f.version for f in files if specs[name].contains(f.version)}, reverse=True
             )[:per_project]

@@ -644,8 +644,7 @@ def _compare_companion(
         )
     if expected and cversion not in expected:
         report.disagreements.append(
-            f"{where}: {name} {cversion} in data, but {name} {expected[-1]} pins "
-            f"torch=={version}"
+            f"{where}: {name} {cversion} in data, but {name} {expected[-1]} pins torch=={version}"
         )
 
 
@@ -682,9 +681,7 @@ def _compare_variant(
                 f"{where}: {data_variant} {key} {pypi.get(key)!r} in data, {value!r} pinned in "
                 f"{fact.variant_wheel} METADATA"
             )
-    if fact.cuda and fact.runtime_cuda and fact.runtime_cuda != ".".join(
-        fact.cuda.split(".")[:2]
-    ):
+    if fact.cuda and fact.runtime_cuda and fact.runtime_cuda != ".".join(fact.cuda.split(".")[:2]):
         report.notes.append(
             f"{where}: version.py says CUDA {fact.cuda}, METADATA pins "
             f"nvidia-cuda-runtime {fact.runtime_cuda}"

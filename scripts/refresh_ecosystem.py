@@ -19,10 +19,8 @@ Run standalone::
 from __future__ import annotations
 
 import argparse
-import configparser
 import email.parser
 import io
-import os
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -82,56 +80,36 @@ DECLARED = ("tokenizers", "huggingface-hub", "torch", "numpy")
 # Transformers releases re-read by check(): one per minor series that the rules distinguish.
 SAMPLE_TRANSFORMERS: tuple[str, ...] = (
     "2.5.1",
-    "4.12.0",
-    "4.42.0",
-    "4.52.0",
-    "5.16.0",
     "3.5.1",
     "4.0.0",
     "4.10.0",
+    "4.12.0",
     "4.20.0",
     "4.30.0",
     "4.36.0",
     "4.40.0",
+    "4.42.0",
     "4.46.0",
     "4.50.0",
+    "4.52.0",
     "4.57.0",
     "5.0.0",
+    "5.16.0",
 )
 _JSON = "application/vnd.pypi.simple.v1+json"
 
 
 def default_index_url(environ: Mapping[str, str] | None = None) -> str:
-    """The simple index pip would use: ``PIP_INDEX_URL``, then pip.conf, then PyPI's.
+    """The simple index pip would use (``PIP_INDEX_URL``, pip.conf, else PyPI's), ending in ``/``.
+
+    Delegates to :func:`torchresolve.index.load_index_config`, the one implementation of pip's
+    order of precedence.
 
     :param environ: the environment; ``None`` reads ``os.environ``.
     """
-    env = os.environ if environ is None else environ
-    if env.get("PIP_INDEX_URL"):
-        return env["PIP_INDEX_URL"].rstrip("/") + "/"
-    candidates = [
-        Path("/etc/pip.conf"),
-        Path("/etc/xdg/pip/pip.conf"),
-        Path.home() / ".pip" / "pip.conf",
-        Path.home() / ".config" / "pip" / "pip.conf",
-    ]
-    if env.get("PIP_CONFIG_FILE"):
-        candidates.append(Path(env["PIP_CONFIG_FILE"]))
-    found: str | None = None
-    for path in candidates:  # later files override earlier ones, as in pip
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (OSError, configparser.Error):
-            continue
-        for section in ("global", "install"):
-            if parser.has_option(section, "index-url"):
-                found = parser.get(section, "index-url")
-    if found:
-        return found.rstrip("/") + "/"
-    import pypi_simple
+    from torchresolve.index import load_index_config
 
-    return str(pypi_simple.PYPI_SIMPLE_ENDPOINT)
+    return load_index_config(environ=environ).index_url.rstrip("/") + "/"
 
 
 class _RangeFile(io.RawIOBase):
@@ -415,12 +393,12 @@ def _check_wheels(reader: IndexReader, data_dir: Path) -> list[str]:
 def _check_declared(
     reader: IndexReader, data_dir: Path, sample: Sequence[str] | None = None
 ) -> list[str]:
-    """Compare the ``declared`` rules of ecosystem.toml with the sampled wheels' metadata.
+    """Compare the "as declared" rules of ecosystem.toml with the sampled wheels' metadata.
 
-    A rule with ``kind = "declared"``-style provenance (its source starts with ``index
-    metadata``) says: every transformers release matching ``when`` declares ``require``. The
-    check reads the sampled releases and reports a rule whose requirement the release does not
-    declare verbatim.
+    A transformers rule whose source starts with ``index metadata`` says: every release matching
+    ``when`` declares ``require`` (``python`` meaning Requires-Python). The check reads the
+    sampled releases plus the newest one and reports each such rule whose specifier differs from
+    what the release declares (compared as specifier sets, so the order of clauses is free).
     """
     rules = _load("ecosystem.toml", data_dir).get("rule", [])
     problems: list[str] = []

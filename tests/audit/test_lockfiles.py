@@ -187,3 +187,21 @@ def test_installed_environment_of_a_real_venv(tmp_path: Path) -> None:
 def test_installed_with_missing_interpreter_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot list installed packages"):
         read_installed(str(tmp_path / "nope" / "python"))
+
+
+def test_conda_lock_fast_scan_agrees_with_yaml() -> None:
+    path = LOCKFILES / "conda-lock/planted/conda-lock.yml"
+    text = path.read_text(encoding="utf-8")
+    # An item whose first key is not `name` is outside conda-lock's own layout: YAML decides.
+    reordered = text.replace(
+        "- name: numpy\n  version: 2.0.0\n", "- version: 2.0.0\n  name: numpy\n", 1
+    )
+    assert reordered != text
+    fast = parse_lockfile(text, path)
+    slow = parse_lockfile(reordered, path)
+
+    def key(lock: object) -> list[tuple[object, ...]]:
+        return [(p.name, p.version, p.line, p.build, p.manager) for p in lock.packages]  # type: ignore[attr-defined]
+
+    assert key(fast) == key(slow)
+    assert fast.python == slow.python

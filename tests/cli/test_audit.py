@@ -136,3 +136,33 @@ def test_bad_file_is_exit_2_and_writes_nothing(
 def test_nothing_to_audit(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--db", str(DB)]) == 2
     assert "nothing to audit" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("isolated_pip_env")
+def test_yanked_pin_from_the_index(
+    index_server: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("torchvision==0.15.0\nfilelock==3.16.1\n", encoding="utf-8")
+    url = index_server.simple_url  # type: ignore[attr-defined]
+    argv = [*BASE, "--check-yanked", "--index-url", url, "--format", "json", str(lock)]
+    assert main([*argv, "--fail-on", "warning"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["rule"], f["line"]) for f in findings] == [("yanked", 1)]
+    assert "incorrect torch dependency" in findings[0]["message"]
+
+
+@pytest.mark.usefixtures("isolated_pip_env")
+def test_unreachable_index_skips_the_yanked_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("torchvision==0.15.0\n", encoding="utf-8")
+    argv = [*BASE, "--check-yanked", "--index-url", f"http://127.0.0.1:{port}/simple/", str(lock)]
+    assert main(argv) == 0
+    assert "yanked check skipped" in capsys.readouterr().err

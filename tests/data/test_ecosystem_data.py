@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
-import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -23,6 +22,11 @@ from packaging.version import Version
 
 from _indexserver import IndexServer
 from torchresolve.db.gpus import normalize_gpu_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -456,3 +460,8 @@ def test_check_is_silent_when_the_data_agrees(
         refresh.check(index_url=server.simple_url, data_dir=data, transformers_sample=["4.12.3"])
         == []
     )
+
+
+@pytest.mark.online
+def test_shipped_data_agrees_with_the_live_index(refresh: ModuleType) -> None:
+    assert refresh.check() == []

@@ -135,3 +135,37 @@ def test_default_cache_dir_honours_the_environment(tmp_path: Path) -> None:
 
     assert default_cache_dir({"TORCHRESOLVE_CACHE_DIR": str(tmp_path)}) == tmp_path
     assert default_cache_dir({}).name == "torchresolve"
+
+
+def test_a_killed_writer_leaves_only_whole_entries(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, itertools\n"
+        "from pathlib import Path\n"
+        "from torchresolve.index.cache import Cache, CachedPage\n"
+        "cache = Cache(Path(sys.argv[1]))\n"
+        "for n in itertools.count():\n"
+        "    body = bytes([65 + n % 26]) * (200_000 + n % 7)\n"
+        "    cache.put_page(CachedPage(url=f'u{n % 5}', body=body, content_type='text/html',\n"
+        "                              etag=None, last_modified=None, fetched=0.0))\n"
+        "    if n == 20:\n"
+        "        print('ready', flush=True)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    ) as writer:
+        try:
+            assert writer.stdout is not None
+            assert writer.stdout.readline().strip() == "ready"
+            time.sleep(0.05)
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+    cache = Cache(tmp_path)
+    pages = [cache.get_page(f"u{n}") for n in range(5)]
+    assert all(p is not None and len(set(p.body)) == 1 for p in pages)
+    assert cache.recovered == []

@@ -149,3 +149,61 @@ def test_find_links_directory_and_html_page(
     assert [str(r) for r in metas[files[0]].requires_dist] == ["six>=1"]
     assert [str(r) for r in metas[files[1]].requires_dist] == ["attrs"]
     assert metas[files[0]].origin == "download"
+
+
+def test_file_url_index_as_in_local_pip_configuration(
+    make_index_client: Callable[..., IndexClient], tmp_path: Path
+) -> None:
+    root = tmp_path / "local-index"
+    (root / "simple" / "tinypkg").mkdir(parents=True)
+    (root / "files").mkdir()
+    (root / "files" / "tinypkg-3.0-py3-none-any.whl").write_bytes(_wheel("tinypkg", "3.0", []))
+    (root / "simple" / "tinypkg" / "index.html").write_text(
+        '<a href="../../files/tinypkg-3.0-py3-none-any.whl">tinypkg-3.0-py3-none-any.whl</a>',
+        encoding="utf-8",
+    )
+    client = make_index_client(extra_index_urls=[(root / "simple").as_uri()])
+    (found,) = client.files("tinypkg")
+    assert found.url == (root / "files" / "tinypkg-3.0-py3-none-any.whl").as_uri()
+    assert client.metadata(found).version == Version("3.0")
+
+
+def test_files_many_fetches_each_page_once_in_parallel(
+    make_index_client: Callable[..., IndexClient], index_server: IndexServer
+) -> None:
+    client = make_index_client(max_workers=4)
+    names = ["torch", "Torch", "numpy", "torchvision", "no-such-project"]
+    result = client.files_many(names)
+    assert list(result) == ["torch", "numpy", "torchvision", "no-such-project"]
+    assert result["torch"] == client.files("torch")
+    assert result["no-such-project"] == ()
+    paths = [h.path for h in index_server.log]
+    assert sorted(paths) == sorted(set(paths))  # one request per page
+
+
+def test_find_links_page_in_torch_stable_layout(
+    make_index_client: Callable[..., IndexClient], index_server: IndexServer
+) -> None:
+    # The old PyTorch install line: -f https://download.pytorch.org/whl/torch_stable.html,
+    # one page for every project, links relative to it and written "cu121/torch-...".
+    recorded = sorted((FIXTURES / "files").glob("*+cu1*.whl.metadata"))
+    assert recorded
+    links = [p.name.removesuffix(".metadata") for p in recorded]
+    body = "".join(
+        f'<a href="{n.split("+")[1].split("-")[0]}/{n.replace("+", "%2B")}">'
+        f"{n.split('+')[1].split('-')[0]}/{n}</a><br>\n"
+        for n in links
+    )
+    index_server.add("/pytorch/torch_stable.html", body.encode(), "text/html")
+    client = make_index_client(
+        index_url=f"{index_server.url}/nowhere/",
+        find_links=[f"{index_server.url}/pytorch/torch_stable.html"],
+    )
+    torch = client.files("torch")
+    assert {f.filename for f in torch} == {n for n in links if n.startswith("torch-")}
+    assert {f.filename for f in client.files("torchvision")} == {
+        n for n in links if n.startswith("torchvision-")
+    }
+    assert len(index_server.requests_to("/pytorch/torch_stable.html")) == 1  # one page, reused
+    meta = client.metadata(torch[0])
+    assert meta.version == torch[0].version

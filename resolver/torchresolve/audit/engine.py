@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from torchresolve.db import Database, TorchRelease, Variant
     from torchresolve.sources.lockfiles import LockedPackage
 
-__all__ = ["audit", "build_of", "python_targets"]
+__all__ = ["applies", "audit", "build_of", "python_targets"]
 
 FAMILY: tuple[NormalizedName, ...] = tuple(
     canonicalize_name(n) for n in ("torchvision", "torchaudio", "torchtext", "torchdata")
@@ -43,6 +43,7 @@ def audit(locked: Sequence[LockedPackage], context: AuditContext, db: Database) 
     :param context: the target machine and the index facts the caller looked up.
     :param db: the curated database.
     """
+    locked = [p for p in locked if applies(p, context)]
     by_name: dict[NormalizedName, list[LockedPackage]] = {}
     for package in locked:
         by_name.setdefault(package.name, []).append(package)
@@ -79,6 +80,66 @@ def audit(locked: Sequence[LockedPackage], context: AuditContext, db: Database) 
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+_PLATFORM_ENV: dict[str, dict[str, str]] = {
+    "linux_x86_64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "os_name": "posix",
+    },
+    "linux_aarch64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "aarch64",
+        "os_name": "posix",
+    },
+    "macos_arm64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+        "os_name": "posix",
+    },
+    "macos_x86_64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "platform_machine": "x86_64",
+        "os_name": "posix",
+    },
+    "windows": {
+        "sys_platform": "win32",
+        "platform_system": "Windows",
+        "platform_machine": "AMD64",
+        "os_name": "nt",
+    },
+}
+# When the target Python is unknown, an entry applies if its markers hold for any of these.
+_ANY_PYTHON = tuple(Version(f"3.{minor}") for minor in range(6, 16))
+
+
+def applies(package: LockedPackage, context: AuditContext) -> bool:
+    """True when ``package``'s markers hold on the target platform for a target Python.
+
+    A lock may hold several entries of one name for different platforms (uv forks, marker
+    lines in requirements): only those for the audited target are checked.
+    """
+    if not package.markers:
+        return True
+    base = {
+        **_PLATFORM_ENV.get(context.platform, _PLATFORM_ENV["linux_x86_64"]),
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+    for python in context.pythons or _ANY_PYTHON:
+        env = {**base, "python_version": str(python), "python_full_version": f"{python}.0"}
+        for marker in package.markers:
+            try:
+                if marker.evaluate(env):
+                    return True
+            except Exception:  # noqa: BLE001 -- an unknown marker variable keeps the entry
+                return True
+    return False
 
 
 def _first_exact(entries: list[LockedPackage]) -> LockedPackage | None:

@@ -256,7 +256,9 @@ def context_for(
 def _with_yanked(
     context: AuditContext, lock: LockFile, index_url: str | None, console: Console
 ) -> AuditContext:
+    """Ask the index which pinned versions were yanked; the index failing skips the check."""
     import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
 
     import requests
 
@@ -264,17 +266,22 @@ def _with_yanked(
     from torchresolve.index import IndexClient, load_index_config
 
     config = load_index_config(index_url=index_url)
+    pinned = [p for p in lock.packages if p.version is not None and p.manager == "pip"]
     yanked: dict[tuple[NormalizedName, Version], str] = {}
     with requests.Session() as session:
-        client = IndexClient(config, session=session, timeout=10.0, observer=console)
-        pinned = [p for p in lock.packages if p.version is not None and p.manager == "pip"]
+        # One quick try per page: a yanked pin is a warning, not worth a slow audit.
+        client = IndexClient(
+            config, session=session, timeout=10.0, observer=console, retries=1, backoff=0.0
+        )
         try:
-            for package in pinned:
-                for dist in client.files(package.name):
-                    if dist.version == package.version and dist.yanked is not None:
-                        yanked[(package.name, dist.version)] = dist.yanked
-                        break
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                pages = list(pool.map(lambda p: client.files(p.name), pinned))
         except IndexQueryError as exc:
             console.warn(f"index unreachable, yanked check skipped: {exc}")
             return context
+    for package, files in zip(pinned, pages, strict=True):
+        for dist in files:
+            if dist.version == package.version and dist.yanked is not None:
+                yanked[(package.name, dist.version)] = dist.yanked
+                break
     return dataclasses.replace(context, yanked=yanked)

@@ -5,7 +5,6 @@ Exit codes: 0 a full proposal, 3 a proposal with blockers, 1 unsatisfiable, 2 ba
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from torchresolve._fileio import write_output
+from torchresolve.cli._index_options import add_index_arguments, client_from_args
 from torchresolve.cli._target_options import (
     add_database_argument,
     add_target_arguments,
@@ -22,11 +22,13 @@ from torchresolve.cli._target_options import (
 from torchresolve.errors import InputError
 
 if TYPE_CHECKING:
+    import argparse
+
     from packaging.specifiers import SpecifierSet
     from packaging.utils import NormalizedName
 
     from torchresolve.cli._console import Console
-    from torchresolve.index import IndexClient, IndexConfig
+    from torchresolve.index import IndexClient
     from torchresolve.planning.model import Proposal
     from torchresolve.sources import DependencyFile, IndexOptions
 
@@ -65,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     choice.add_argument(
         "--allow-sdist", action="store_true", help="accept releases that only have an sdist"
     )
-    _add_index_arguments(parser)
+    add_index_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE", help="write the upgraded file here")
     out.add_argument("--write", action="store_true", help="rewrite the input file(s) in place")
@@ -85,24 +87,6 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run)
 
 
-def _add_index_arguments(parser: argparse.ArgumentParser) -> None:
-    try:
-        from torchresolve.cli import _index_options
-    except ImportError:
-        _index_options = None  # type: ignore[assignment]
-    if _index_options is not None:
-        _index_options.add_index_arguments(parser)
-        return
-    group = parser.add_argument_group("package index (as pip)")
-    group.add_argument("-i", "--index-url", metavar="URL")
-    group.add_argument("--extra-index-url", metavar="URL", action="append", default=[])
-    group.add_argument("-f", "--find-links", metavar="URL", action="append", default=[])
-    group.add_argument("--no-index", action="store_true")
-    group.add_argument("--offline", action="store_true", help="use cached index data only")
-    group.add_argument("--refresh", action="store_true", help="revalidate cached index data")
-    group.add_argument("--cache-dir", type=Path, metavar="DIR")
-
-
 def _without_pytorch_index(options: IndexOptions) -> IndexOptions:
     """The file's index options minus PyTorch wheel-index lines.
 
@@ -120,35 +104,7 @@ def _without_pytorch_index(options: IndexOptions) -> IndexOptions:
 
 
 def _client(args: argparse.Namespace, dep: DependencyFile, console: Console) -> IndexClient:
-    file_options = _without_pytorch_index(dep.index)
-    try:
-        from torchresolve.cli import _index_options
-    except ImportError:
-        _index_options = None  # type: ignore[assignment]
-    if _index_options is not None:
-        client: IndexClient = _index_options.client_from_args(
-            args, console, file_options=file_options
-        )
-        return client
-    from torchresolve.index import Cache, IndexClient, default_cache_dir, load_index_config
-    from torchresolve.index import make_session
-
-    config: IndexConfig = load_index_config(
-        index_url=args.index_url,
-        extra_index_urls=tuple(args.extra_index_url),
-        find_links=tuple(args.find_links),
-        no_index=bool(args.no_index),
-        file_options=file_options,
-    )
-    cache_dir = args.cache_dir if args.cache_dir is not None else default_cache_dir()
-    return IndexClient(
-        config,
-        session=make_session(8),
-        cache=Cache(cache_dir),
-        offline=bool(args.offline),
-        refresh=bool(args.refresh),
-        observer=console,
-    )
+    return client_from_args(args, console, _without_pytorch_index(dep.index))
 
 
 def _render(proposal: Proposal, fmt: str) -> str:

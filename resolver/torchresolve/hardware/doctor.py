@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from torchresolve import _subprocess
-from torchresolve.errors import InputError, SubprocessError
 from torchresolve.db.model import format_driver
+from torchresolve.errors import InputError, SubprocessError
 from torchresolve.target import GpuArch, parse_arch
 
 if TYPE_CHECKING:
@@ -233,7 +233,8 @@ def diagnose(detection: Detection, build: TorchBuild, db: Database | None = None
             warning = warning or severity == "warning"
         elif detection.driver is not None:
             reasons.append(
-                f"driver {format_driver(detection.driver)} supports the CUDA {build.cuda} runtime of the build"
+                f"driver {format_driver(detection.driver)} supports the CUDA {build.cuda} "
+                "runtime of the build"
             )
         if not broken and not build.cuda_available:
             detail = f": {build.cuda_error}" if build.cuda_error else ""
@@ -259,12 +260,14 @@ def _driver_problem(
         floor = db.min_driver(runtime)
         if floor.required is not None and driver < floor.required:
             return "broken", (
-                f"driver {format_driver(driver)} is too old for the CUDA {runtime} runtime of the build "
+                f"driver {format_driver(driver)} is too old for the CUDA {runtime} runtime "
+                "of the build "
                 f"(needs >= {format_driver(floor.required)})"
             )
         if floor.toolkit is not None and driver < floor.toolkit:
             return "warning", (
-                f"driver {format_driver(driver)} runs CUDA {runtime} only through minor-version compatibility "
+                f"driver {format_driver(driver)} runs CUDA {runtime} only through "
+                "minor-version compatibility "
                 f"(full support from {format_driver(floor.toolkit)}); PTX JIT fails"
             )
         if floor.required is not None:

@@ -10,6 +10,7 @@ code is never run.
 from __future__ import annotations
 
 import email.parser
+import hashlib
 import io
 import json
 import tarfile
@@ -34,9 +35,11 @@ from torchresolve.index.model import DistFile, Metadata, MetadataOrigin
 from torchresolve.index.pages import (
     HTML_TYPE,
     JSON_TYPE,
+    Link,
     PageFormatError,
     file_from_link,
-    parse_html_page,
+    files_from_links,
+    html_links,
     parse_json_page,
 )
 from torchresolve.index.wheelzip import NoRangeSupport, read_wheel_metadata
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
+    from packaging.utils import NormalizedName
 
     from torchresolve.index.cache import Cache
     from torchresolve.index.config import IndexConfig
@@ -240,8 +244,10 @@ class IndexClient:
         )
         self._lock = threading.Lock()
         self._files: dict[str, tuple[DistFile, ...]] = {}
+        self._project_locks: dict[str, threading.Lock] = {}
         self._metadata: dict[DistFile, Metadata] = {}
         self._refreshed: set[str] = set()
+        self._links: dict[tuple[str, str], tuple[Link, ...]] = {}
 
     @property
     def stats(self) -> TransferStats:
@@ -330,9 +336,16 @@ class IndexClient:
             except PageFormatError as exc:
                 raise _RetryablePage(page.url, str(exc)) from exc
         if page.content_type in _HTML_TYPES:
-            return parse_html_page(
-                page.body, page_url=page.url, project=project, index_url=index_url
-            )
+            # A find-links page (torch_stable.html: thousands of links) serves every project;
+            # its links are parsed once per client, then filtered per project.
+            memo_key = (page.url, hashlib.sha256(page.body).hexdigest())
+            with self._lock:
+                links = self._links.get(memo_key)
+            if links is None:
+                links = html_links(page.body, page_url=page.url)
+                with self._lock:
+                    self._links[memo_key] = links
+            return files_from_links(links, project=project, index_url=index_url)
         raise IndexQueryError(
             page.url, f"unexpected content type {page.content_type or '(none)'!r} for an index page"
         )
@@ -351,6 +364,43 @@ class IndexClient:
         with self._lock:
             if canonical in self._files:
                 return self._files[canonical]
+            # One fetch per project even when threads ask for it at the same time.
+            project_lock = self._project_locks.setdefault(canonical, threading.Lock())
+        with project_lock:
+            with self._lock:
+                if canonical in self._files:
+                    return self._files[canonical]
+            result = self._collect_files(canonical)
+            with self._lock:
+                self._files[canonical] = result
+            return result
+
+    def files_many(self, projects: Iterable[str]) -> dict[NormalizedName, tuple[DistFile, ...]]:
+        """:meth:`files` of many projects, fetched in parallel (up to ``max_workers``).
+
+        :raises CacheMissError: offline; lists every page missing from the cache.
+        :raises IndexQueryError: the first failure, after all fetches ended.
+        """
+        names = list(dict.fromkeys(canonicalize_name(p) for p in projects))
+        results: dict[NormalizedName, tuple[DistFile, ...]] = {}
+        missing: list[str] = []
+        failures: list[IndexQueryError] = []
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            futures = {pool.submit(self.files, name): name for name in names}
+            for future in as_completed(futures):
+                try:
+                    results[futures[future]] = future.result()
+                except CacheMissError as exc:
+                    missing.extend(exc.missing)
+                except IndexQueryError as exc:
+                    failures.append(exc)
+        if missing:
+            raise CacheMissError(sorted(missing))
+        if failures:
+            raise failures[0]
+        return {name: results[name] for name in names}
+
+    def _collect_files(self, canonical: NormalizedName) -> tuple[DistFile, ...]:
         found: dict[str, DistFile] = {}
         for index_url in self.config.indexes:
             url = urljoin(index_url, quote(canonical) + "/")
@@ -359,10 +409,7 @@ class IndexClient:
         for location in self.config.find_links:
             for dist in self._find_links(location, canonical):
                 found.setdefault(dist.filename, dist)
-        result = tuple(found.values())
-        with self._lock:
-            self._files[canonical] = result
-        return result
+        return tuple(found.values())
 
     def _find_links(self, location: str, project: str) -> tuple[DistFile, ...]:
         local = _local_path(location)

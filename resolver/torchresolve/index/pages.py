@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PageFormatError",
     "file_from_link",
+    "files_from_links",
+    "html_links",
     "parse_html_page",
     "parse_json_page",
     "sdist_name_version",
@@ -225,6 +227,30 @@ def parse_json_page(
     return tuple(found)
 
 
+Link = tuple[str, "str | None", "str | None", "str | None"]
+"""One link of an HTML page: ``(url, data-requires-python, data-yanked, data-core-metadata)``."""
+
+
+def html_links(
+    body: bytes | str, *, page_url: str, encoding: str | None = None
+) -> tuple[Link, ...]:
+    """Every link of a PEP 503 or find-links HTML page, with the attributes that matter.
+
+    The URLs are absolute (joined to ``page_url`` and any ``<base href>``).
+    """
+    page = RepositoryPage.from_html(body, page_url, encoding)
+    return tuple(
+        (
+            link.url,
+            link.get_str_attrib("data-requires-python"),
+            link.get_str_attrib("data-yanked"),
+            link.get_str_attrib("data-core-metadata")
+            or link.get_str_attrib("data-dist-info-metadata"),
+        )
+        for link in page.links
+    )
+
+
 def parse_html_page(
     body: bytes | str,
     *,
@@ -238,18 +264,8 @@ def parse_html_page(
     The file name is taken from the link target (not the link text): find-links pages such as
     the PyTorch ``torch_stable.html`` write ``cu101/torch-1.5.0+cu101-...whl`` as text.
     """
-    page = RepositoryPage.from_html(body, page_url, encoding)
     return files_from_links(
-        (
-            (
-                link.url,
-                link.get_str_attrib("data-requires-python"),
-                link.get_str_attrib("data-yanked"),
-                link.get_str_attrib("data-core-metadata")
-                or link.get_str_attrib("data-dist-info-metadata"),
-            )
-            for link in page.links
-        ),
+        html_links(body, page_url=page_url, encoding=encoding),
         project=project,
         index_url=index_url,
     )

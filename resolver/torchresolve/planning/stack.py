@@ -372,8 +372,10 @@ def select_stack(
             *chosen.notes,
             *numpy_reasons,
         ]
-        skipped = ", ".join(str(v) for v in refused)
-        if skipped:
-            reasons.append(f"refused before it: {skipped}")
+        which = "newer" if prefer == "latest" else "older"
+        reasons.extend(
+            f"{which} torch {v} refused: {'; '.join(why) or 'no build fits'}"
+            for v, why in refused.items()
+        )
         return Stack(build=chosen, pins=_pins(chosen, target), numpy=numpy, reasons=tuple(reasons))
     raise StackRefused(torch_spec, refused, prefer=prefer)

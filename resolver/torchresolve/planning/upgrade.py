@@ -39,7 +39,7 @@ from torchresolve.solver import (
 from torchresolve.solver.factory import marker_environment
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from torchresolve.db import Database
     from torchresolve.index import IndexClient
@@ -156,7 +156,7 @@ def _blockers(
                 name=name,
                 requirement=requirement,
                 reason=reason,
-                way_out=_way_out(name, project.newest_python, None, target),
+                way_out=_way_out(name, factory.newest_python(name), None, target),
             )
         )
     return found
@@ -239,7 +239,7 @@ def _blocked_dependency(factory: Factory, name: NormalizedName, version: Version
 
     try:
         requirements = factory.dependencies(Candidate(name=name, version=version, file=file))
-    except Exception:  # noqa: BLE001  # an explanation must never sink the proposal
+    except Exception:  # an explanation must never sink the proposal
         return ""
     for req in requirements:
         if req.name == TORCH or req.extras:
@@ -368,30 +368,33 @@ def plan_upgrade(
     requirements = [
         Requirement(name=w.name, extras=w.extras, origin="input", era=era) for w in wishes.values()
     ]
-    resolution = resolve(
-        factory,
-        requirements,
-        observer=observer,
-        hint="try --torch latest, another --cuda, or --allow-sdist",
-    )
+    try:
+        resolution = resolve(
+            factory,
+            requirements,
+            observer=observer,
+            hint="try --torch latest, another --cuda, or --allow-sdist",
+        )
+    finally:
+        factory.close()
     proposal = _proposal(
         dep,
-        target,
         factory,
         resolution,
-        wishes,
-        blocked,
-        all_builds,
-        torch,
-        strategy,
-        default_index,
+        target=target,
+        wishes=wishes,
+        blocked=blocked,
+        all_builds=all_builds,
+        choice=torch,
+        strategy=strategy,
+        default_index=default_index,
     )
     if observer is not None:
         observer.phase_finished("resolve", time.perf_counter() - started)
     return proposal
 
 
-def _safe_project(factory: Factory) -> object:
+def _safe_project(factory: Factory) -> Callable[[NormalizedName], None]:
     def read(name: NormalizedName) -> None:
         try:
             factory.project(name)
@@ -403,9 +406,10 @@ def _safe_project(factory: Factory) -> object:
 
 def _proposal(
     dep: DependencyFile,
-    target: Target,
     factory: Factory,
     resolution: Resolution,
+    *,
+    target: Target,
     wishes: Mapping[NormalizedName, Wish],
     blocked: Sequence[BlockedPackage],
     all_builds: Sequence[Build],
@@ -444,6 +448,13 @@ def _proposal(
         warnings.extend(_crossed(db, name, _floor(wish), chosen.version))
     if build is not None:
         warnings.extend(build.notes)
+        named = (dep.index.index_url or "", *dep.index.extra_index_urls, *dep.index.find_links)
+        if build.index_url is not None and not any("download.pytorch.org" in u for u in named):
+            warnings.append(
+                f"torch {build.torch_version} comes from {build.index_url}: add"
+                f" '--extra-index-url {build.index_url}' to {dep.path.name} (the constraints"
+                " output carries it)"
+            )
     warnings.extend(factory.notes)
     pins = tuple(
         Pin(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from resolvelib import ResolutionImpossible, ResolutionTooDeep, Resolver
 
 from torchresolve.errors import ResolutionError
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from packaging.utils import NormalizedName
+    from resolvelib.resolvers import Result
 
     from torchresolve.observer import Observer
 
@@ -57,9 +60,11 @@ class Resolution:
     )
 
 
-def _rounds(factory: Factory, requirements: Sequence[Requirement], reporter: Reporter) -> object:
+def _rounds(
+    factory: Factory, requirements: Sequence[Requirement], reporter: Reporter
+) -> Result[Requirement, Candidate, str]:
     provider = Provider(factory, {r.identifier for r in requirements})
-    resolver: Resolver = Resolver(provider, reporter)
+    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, reporter)
     return resolver.resolve(list(requirements), max_rounds=_MAX_ROUNDS)
 
 
@@ -94,20 +99,20 @@ def resolve(
             raise ResolutionError(
                 f"the search gave up after {exc.round_count} rounds; pin more packages"
             ) from None
-        mapping: dict[str, Candidate] = result.mapping  # type: ignore[attr-defined]
+        mapping: dict[str, Candidate] = result.mapping
         pins = {c.name: c for c in mapping.values() if not c.extras}
         new = set(pins) - factory.universe
         if not new:
             break
         factory.universe |= new
         if not any(
-            rule.require.name in new or rule.require.name.lower() in new
+            canonicalize_name(rule.require.name) in new
             for candidate in pins.values()
-            for rule in factory.db.rules_for(candidate.name, candidate.version)
+            for rule in factory.db.rules_for(candidate.name, Version(candidate.version.public))
         ):
             break
     reqs: dict[NormalizedName, list[tuple[Requirement, Candidate | None]]] = {}
-    criteria = result.criteria  # type: ignore[attr-defined]
+    criteria = result.criteria
     for identifier, criterion in criteria.items():
         for info in criterion.information:
             if identifier in mapping:

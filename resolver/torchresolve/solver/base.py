@@ -9,13 +9,14 @@ resolvelib can keep them in its criteria.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from packaging.version import Version
 
     from torchresolve.index import DistFile

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from torchresolve.errors import UnsatisfiableError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping
 
     from packaging.utils import NormalizedName
     from packaging.version import Version
@@ -34,7 +34,7 @@ def _chain(parent: Candidate | None, requested_by: Mapping[str, Candidate | None
 
 
 def explain_impossible(
-    causes: Sequence[Any],
+    causes: Collection[Any],
     *,
     requested_by: Mapping[str, Candidate | None],
     rejected: Mapping[NormalizedName, Mapping[Version, str]],
@@ -49,7 +49,7 @@ def explain_impossible(
     """
     conflicts: list[str] = []
     chains: list[list[str]] = []
-    names: dict[str, list[Requirement]] = {}
+    names: dict[NormalizedName, list[Requirement]] = {}
     for info in causes:
         requirement: Requirement = info.requirement
         parent: Candidate | None = info.parent
@@ -61,7 +61,7 @@ def explain_impossible(
             chains.append([*_chain(parent, requested_by), str(requirement)])
     relax: list[str] = []
     for name, reqs in names.items():
-        refused = rejected.get(name, {})
+        refused: Mapping[Version, str] = rejected.get(name) or {}
         wanted = [v for v, _ in refused.items() if all(r.accepts(v) for r in reqs)]
         for version in sorted(wanted)[-3:]:
             conflicts.append(f"{name} {version} cannot be used: {refused[version]}")

@@ -17,22 +17,25 @@ Candidate order (the heart of "upgrade as little as possible"):
 from __future__ import annotations
 
 import itertools
-
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement as PackagingRequirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from torchresolve.index import supports
+from torchresolve.errors import IndexQueryError
+from torchresolve.index import target_tags
 from torchresolve.solver.base import Candidate, Requirement
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement as PackagingRequirement
+
     from torchresolve.db import Database, Rule, TorchRelease
     from torchresolve.index import DistFile, IndexClient, Metadata
     from torchresolve.observer import Observer
@@ -84,6 +87,23 @@ def marker_environment(target: Target) -> dict[str, str]:
     }
 
 
+def _newest_python(file: DistFile) -> Version | None:
+    """The newest CPython 3 minor ``file`` installs on (wheel tags, else requires-python)."""
+    minors = [
+        int(tag.interpreter[3:])
+        for tag in file.tags
+        if tag.interpreter.startswith("cp3") and tag.interpreter[3:].isdigit()
+    ]
+    if minors:
+        return Version(f"3.{max(minors)}")
+    if file.requires_python is None or file.kind != "wheel":
+        return None
+    allowed = [m for m in range(40) if file.requires_python.contains(Version(f"3.{m}.99"))]
+    if not allowed or allowed[-1] == 39:
+        return None  # no upper bound: not a Python limit
+    return Version(f"3.{allowed[-1]}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wish:
     """What the input file said about one direct requirement."""
@@ -110,8 +130,8 @@ class _Project:
     """The best compatible file per version (a wheel when there is one)."""
     released: dict[Version, datetime] = field(default_factory=dict)
     """The first upload of each version (any file), for era ordering."""
-    newest_python: Version | None = None
-    """The newest CPython any wheel of the project targets (for blocker advice)."""
+    all_files: tuple[DistFile, ...] = ()
+    """Every file the index lists, for advice on blockers."""
     listed: int = 0
     """How many versions the index lists at all."""
     compiled: bool = False
@@ -158,6 +178,10 @@ class Factory:
         self.allow_sdist = allow_sdist
         self.observer = observer
         self.environment = marker_environment(target)
+        self._tags = target_tags(target.python, target.platform)
+        self._python_full = Version(f"{target.python.major}.{target.python.minor}.99")
+        self._python_ok: dict[str, bool] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._projects: dict[NormalizedName, _Project] = {}
         self._metadata: dict[str, Metadata] = {}
         self._ordered: dict[tuple[NormalizedName, datetime | None], list[Candidate]] = {}
@@ -202,18 +226,14 @@ class Factory:
             by_version.setdefault(file.version, []).append(file)
             if any(tag.platform != "any" for tag in file.tags):
                 project.compiled = True
-            for tag in file.tags:
-                if tag.interpreter.startswith("cp3") and tag.interpreter[3:].isdigit():
-                    wheel_python = Version(f"3.{tag.interpreter[3:]}")
-                    if project.newest_python is None or wheel_python > project.newest_python:
-                        project.newest_python = wheel_python
         project.listed = len(by_version)
+        project.all_files = files
         py = f"cp{python.major}{python.minor}"
         for version, group in by_version.items():
             times = [f.upload_time for f in group if f.upload_time is not None]
             if times:
                 project.released[version] = min(times)
-            usable = [f for f in group if f.yanked is None and supports(f, python, platform)]
+            usable = [f for f in group if f.yanked is None and self._supports(f)]
             wheels = [f for f in usable if f.kind == "wheel"]
             sdists = [f for f in usable if f.kind == "sdist"]
             if wheels:
@@ -233,6 +253,31 @@ class Factory:
         self._projects[name] = project
         return project
 
+    def _supports(self, file: DistFile) -> bool:
+        """:func:`~torchresolve.index.supports` with requires-python answers memoised.
+
+        Pages of big projects list thousands of files sharing a handful of requires-python
+        strings; testing each string once keeps warm runs fast.
+        """
+        if file.requires_python is not None:
+            key = str(file.requires_python)
+            allowed = self._python_ok.get(key)
+            if allowed is None:
+                allowed = self._python_ok[key] = file.requires_python.contains(
+                    self._python_full, prereleases=True
+                )
+            if not allowed:
+                return False
+        if file.kind == "sdist":
+            return True
+        return not file.tags.isdisjoint(self._tags)
+
+    def newest_python(self, name: NormalizedName) -> Version | None:
+        """The newest CPython that any wheel of ``name`` installs on (advice for blockers)."""
+        found = [_newest_python(f) for f in self.project(name).all_files]
+        known = [v for v in found if v is not None]
+        return max(known) if known else None
+
     def metadata(self, file: DistFile) -> Metadata:
         """The metadata of ``file``, fetched once."""
         found = self._metadata.get(file.url)
@@ -242,10 +287,28 @@ class Factory:
         return found
 
     def _prefetch(self, files: Iterable[DistFile]) -> None:
+        """Fetch the metadata of ``files`` in parallel.
+
+        One long-lived pool serves every prefetch: starting threads per call (as
+        ``metadata_many`` does) costs more than reading a warm cache.
+        """
         wanted = [f for f in files if f.url not in self._metadata]
-        if len(wanted) > 1:
-            for file, meta in self.client.metadata_many(wanted).items():
-                self._metadata[file.url] = meta
+        if len(wanted) < 2:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=_PREFETCH, thread_name_prefix="metadata")
+        futures = [(f, self._pool.submit(self.client.metadata, f)) for f in wanted]
+        for file, future in futures:
+            try:
+                self._metadata[file.url] = future.result()
+            except IndexQueryError:
+                continue  # asked again, and reported, when the candidate is tried
+
+    def close(self) -> None:
+        """Stop the prefetch threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def python_refusal(self, name: str, version: Version) -> str | None:
         """The reason a curated ``python`` rule refuses ``name version`` on the target."""
@@ -376,16 +439,13 @@ class Factory:
             ordered = [v for v in versions if v == pin]
             ordered += [v for v in versions if v > pin]
             ordered += [v for v in reversed(versions) if v < pin]
+        elif wish is not None:
+            # A range from the input is honoured first; beyond it only when needed.
+            inside = [v for v in versions if wish.specifier.contains(v, prereleases=True)]
+            outside = [v for v in versions if v not in set(inside)]
+            ordered = self._era_order(project, inside, era) + self._era_order(project, outside, era)
         else:
-            if wish is not None:
-                # A range from the input is honoured first; beyond it only when needed.
-                inside = [v for v in versions if wish.specifier.contains(v, prereleases=True)]
-                outside = [v for v in versions if v not in set(inside)]
-                ordered = self._era_order(project, inside, era) + self._era_order(
-                    project, outside, era
-                )
-            else:
-                ordered = self._era_order(project, versions, era)
+            ordered = self._era_order(project, versions, era)
         # Releases with a wheel first: an sdist-only release is a last resort (its metadata
         # may need a download and may be unknown).
         ordered = [v for v in ordered if project.files[v].kind == "wheel"] + [

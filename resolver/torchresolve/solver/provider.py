@@ -18,25 +18,27 @@ resolvelib asks five things:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from resolvelib import AbstractProvider
+from resolvelib.structs import RequirementInformation
 
 from torchresolve.solver.base import Candidate, Preference, Requirement
 from torchresolve.solver.factory import FAMILY, TORCH
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
     from packaging.utils import NormalizedName
 
     from torchresolve.solver.factory import Factory
 
 __all__ = ["Provider"]
 
-RequirementInformation = Any  # resolvelib.structs.RequirementInformation[Requirement, Candidate]
+Info = RequirementInformation[Requirement, Candidate]
 
 
-class Provider(AbstractProvider):  # type: ignore[misc]  # resolvelib ships no complete stubs
+class Provider(AbstractProvider[Requirement, Candidate, str]):
     """``AbstractProvider[Requirement, Candidate, str]`` over a :class:`Factory`."""
 
     def __init__(self, factory: Factory, direct: Iterable[str]) -> None:
@@ -51,8 +53,8 @@ class Provider(AbstractProvider):  # type: ignore[misc]  # resolvelib ships no c
         identifier: str,
         resolutions: Mapping[str, Candidate],
         candidates: Mapping[str, Iterator[Candidate]],
-        information: Mapping[str, Iterator[RequirementInformation]],
-        backtrack_causes: Sequence[RequirementInformation],
+        information: Mapping[str, Iterator[Info]],
+        backtrack_causes: Sequence[Info],
     ) -> Preference:
         infos = list(information[identifier])
         name = infos[0].requirement.name if infos else identifier

@@ -6,16 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 from resolvelib import BaseReporter
 
+from torchresolve.solver.base import Candidate, Requirement
+
 if TYPE_CHECKING:
     from torchresolve.observer import Observer
-    from torchresolve.solver.base import Candidate
 
 __all__ = ["Reporter"]
 
 _TASK = "resolving"
 
 
-class Reporter(BaseReporter):  # type: ignore[misc]  # resolvelib ships no complete stubs
+class Reporter(BaseReporter[Requirement, Candidate, str]):
     """Counts pins and backtracks and forwards them as task progress."""
 
     def __init__(self, observer: Observer | None) -> None:

@@ -18,9 +18,10 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -85,6 +86,8 @@ class LockedPackage:
     """The conda build string (``py3.9_cuda11.7_cudnn8.5.0_0``)."""
     problem: str | None = None
     """Why this entry is wrong as written (an invalid specifier); None when it is fine."""
+    markers: tuple[Marker, ...] = ()
+    """Environment markers: the entry applies where any of them holds (empty: everywhere)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,6 +250,7 @@ def _requirement_entry(body: str, path: Path, number: int) -> LockedPackage:
             )
         raise InputError(f"not a requirement: {exc}", path=path, line=number) from None
     name = canonicalize_name(requirement.name)
+    markers = (requirement.marker,) if requirement.marker is not None else ()
     if requirement.url:
         return LockedPackage(
             name=name,
@@ -254,10 +258,16 @@ def _requirement_entry(body: str, path: Path, number: int) -> LockedPackage:
             raw_version=requirement.url,
             file=path,
             line=number,
+            markers=markers,
         )
     exact = _exact(requirement.specifier)
     return LockedPackage(
-        name=name, version=exact, raw_version=str(requirement.specifier), file=path, line=number
+        name=name,
+        version=exact,
+        raw_version=str(requirement.specifier),
+        file=path,
+        line=number,
+        markers=markers,
     )
 
 
@@ -324,6 +334,8 @@ def _parse_toml_lock(text: str, path: Path, kind: LockKind) -> LockFile:
             raise InputError(f"{header} entry {position + 1} has no name", path=path, line=line)
         raw = entry.get("version")
         raw_version = raw if isinstance(raw, str) else ""
+        # uv: resolution-markers (a list, any holds); PEP 751: marker; Poetry: markers.
+        found = entry.get("resolution-markers", entry.get("marker", entry.get("markers")))
         packages.append(
             LockedPackage(
                 name=canonicalize_name(entry["name"]),
@@ -331,6 +343,7 @@ def _parse_toml_lock(text: str, path: Path, kind: LockKind) -> LockFile:
                 raw_version=raw_version,
                 file=path,
                 line=line,
+                markers=_markers(found, path, line),
             )
         )
     requires: object
@@ -342,6 +355,20 @@ def _parse_toml_lock(text: str, path: Path, kind: LockKind) -> LockFile:
         requires = data.get("requires-python")
         spec = _specifier_or_none(requires) if isinstance(requires, str) else None
     return LockFile(path=path, kind=kind, packages=tuple(packages), requires_python=spec)
+
+
+def _markers(found: object, path: Path, line: int | None) -> tuple[Marker, ...]:
+    """Markers written as a string or a list of strings; InputError names a bad one."""
+    texts = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+    markers = []
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        try:
+            markers.append(Marker(text))
+        except InvalidMarker as exc:
+            raise InputError(f"invalid marker {text!r}: {exc}", path=path, line=line) from None
+    return tuple(markers)
 
 
 def _version_or_none(text: str) -> Version | None:
@@ -381,6 +408,9 @@ def _poetry_python(text: str) -> SpecifierSet | None:
 # -- Pipfile.lock ------------------------------------------------------------------------------
 
 
+_JSON_KEY = re.compile(r'^\s*"([^"]+)"\s*:\s*\{')
+
+
 def _parse_pipfile(text: str, path: Path) -> LockFile:
     try:
         data = json.loads(text)
@@ -388,17 +418,29 @@ def _parse_pipfile(text: str, path: Path) -> LockFile:
         raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
     if not isinstance(data, dict):
         raise InputError("a Pipfile.lock must be a JSON object", path=path)
-    lines = text.splitlines()
+    # One pass over the text finds the line of every package key of each section.
+    where: dict[tuple[str, str], int] = {}
+    section_now = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        key = _JSON_KEY.match(raw)
+        if key is None:
+            continue
+        if (
+            key.group(1) in {"default", "develop", "_meta"}
+            and len(key.group(0)) - len(key.group(0).lstrip()) <= 4
+        ):
+            section_now = key.group(1)
+        else:
+            where.setdefault((section_now, key.group(1)), number)
     packages = []
     for section in ("default", "develop"):
         group = data.get(section, {})
         if not isinstance(group, dict):
             raise InputError(f"'{section}' must be an object", path=path)
-        start = next((i for i, raw in enumerate(lines) if f'"{section}"' in raw), 0)
         for name, entry in group.items():
             spec = entry.get("version", "") if isinstance(entry, dict) else ""
-            needle = f'"{name}":'
-            line = next((i + 1 for i in range(start, len(lines)) if needle in lines[i]), None)
+            line = where.get((section, name))
+            found = entry.get("markers") if isinstance(entry, dict) else None
             packages.append(
                 LockedPackage(
                     name=canonicalize_name(name),
@@ -406,6 +448,7 @@ def _parse_pipfile(text: str, path: Path) -> LockFile:
                     raw_version=spec,
                     file=path,
                     line=line,
+                    markers=_markers(found, path, line),
                 )
             )
     meta = data.get("_meta", {})
@@ -506,24 +549,82 @@ def _python_minor(text: str) -> Version | None:
     return Version(f"{match.group(1)}.{match.group(2)}") if match else None
 
 
+_LOCK_ITEM = re.compile(r"^(?P<indent> *)- name: *(?P<value>.*)$")
+_LOCK_KEYS = frozenset({"name", "version", "manager", "platform", "url"})
+
+
+def _scalar(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        inner = text[1:-1]
+        return inner.replace("''", "'") if text[0] == "'" else inner
+    return text
+
+
+def _scan_conda_lock(text: str) -> list[dict[str, Any]] | None:
+    """Read the ``package`` list of a conda-lock file written by conda-lock, without YAML.
+
+    conda-lock writes one layout (block style, ``name`` first in every item); a pure-Python
+    YAML parse of a 300-package lock takes most of a second, this scan milliseconds. Anything
+    outside that layout returns None, and the caller parses the YAML instead.
+    """
+    lines = text.splitlines()
+    try:
+        start = lines.index("package:")
+    except ValueError:
+        return None
+    entries: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    key_indent = -1
+    for number in range(start + 1, len(lines)):
+        raw = lines[number]
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        item = _LOCK_ITEM.match(raw)
+        if item is not None:
+            current = {"name": _scalar(item.group("value")), "line": number + 1}
+            entries.append(current)
+            key_indent = len(item.group("indent")) + 2
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        if indent == 0 and not stripped.startswith("-"):
+            break  # the next top-level key
+        if current is None or indent < key_indent:
+            return None
+        if indent == key_indent:
+            key, colon, value = stripped.partition(":")
+            if not colon:
+                return None
+            if key in _LOCK_KEYS:
+                current[key] = _scalar(value)
+    return entries or None
+
+
 def _parse_conda_lock(text: str, path: Path) -> LockFile:
-    data = _load_yaml(text, path)
-    if not isinstance(data, dict) or not isinstance(data.get("package"), list):
-        raise InputError("a conda-lock file needs a 'package' list", path=path)
-    entries = data["package"]
-    platforms = sorted({str(e.get("platform")) for e in entries if isinstance(e, dict)})
+    scanned = _scan_conda_lock(text)
+    if scanned is None:
+        data = _load_yaml(text, path)
+        if not isinstance(data, dict) or not isinstance(data.get("package"), list):
+            raise InputError("a conda-lock file needs a 'package' list", path=path)
+        items = data["package"]
+        scanned = [
+            {**{k: str(v) for k, v in e.items() if k in _LOCK_KEYS}, "line": _item_line(items, i)}
+            for i, e in enumerate(items)
+            if isinstance(e, dict)
+        ]
+    platforms = sorted({str(e.get("platform")) for e in scanned})
     # One platform is audited: a lock for linux-64 and osx-arm64 legitimately holds CUDA and
     # CPU builds side by side.
     platform = "linux-64" if "linux-64" in platforms else (platforms[0] if platforms else "")
     packages: list[LockedPackage] = []
     python: Version | None = None
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or str(entry.get("platform")) != platform:
+    for entry in scanned:
+        if str(entry.get("platform")) != platform:
             continue
-        line = _item_line(entries, index)
         name = str(entry.get("name", "")).lower()
         raw = str(entry.get("version", ""))
-        manager = "pip" if entry.get("manager") == "pip" else "conda"
+        manager: Literal["pip", "conda"] = "pip" if entry.get("manager") == "pip" else "conda"
         if name == "python" and manager == "conda":
             python = _python_minor(raw)
             continue
@@ -536,8 +637,8 @@ def _parse_conda_lock(text: str, path: Path) -> LockFile:
                 version=_version_or_none(raw),
                 raw_version=raw,
                 file=path,
-                line=line,
-                manager=cast("Literal['pip', 'conda']", manager),
+                line=entry.get("line"),
+                manager=manager,
                 conda_name=name if manager == "conda" else None,
                 build=build,
             )

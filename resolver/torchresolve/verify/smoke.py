@@ -48,6 +48,7 @@ class SmokeOptions:
     :param checkpoints: user files to ``torch.load``.
     :param ddp_world: processes for the multi-process DDP check (0: two when two GPUs).
     :param timeout: seconds for the whole suite, restarts included.
+    :param script: the suite to run (another script speaking the same protocol, in tests).
     """
 
     gpu: Literal["auto", "yes", "no"] = "auto"
@@ -56,10 +57,11 @@ class SmokeOptions:
     exclude: tuple[str, ...] = ()
     ddp_world: int = 0
     timeout: float = 1800.0
+    script: Path = SMOKE_SCRIPT
 
 
 def _argv(python: Path, out: Path, options: SmokeOptions, exclude: Sequence[str]) -> list[str]:
-    argv = [str(python), str(SMOKE_SCRIPT), "--out", str(out), "--gpu", options.gpu]
+    argv = [str(python), str(options.script), "--out", str(out), "--gpu", options.gpu]
     for name in sorted(options.required):
         argv += ["--require", name]
     for path in options.checkpoints:

@@ -53,7 +53,9 @@ def client(
     return make_index_client(extra_index_urls=(extra.simple_url,))
 
 
-def _plan(client: IndexClient, db: Database, target: Target, path: Path = EXAMPLE, **kw: Any) -> Proposal:
+def _plan(
+    client: IndexClient, db: Database, target: Target, path: Path = EXAMPLE, **kw: Any
+) -> Proposal:
     return plan_upgrade(read_dependencies(path), target, client=client, db=db, **kw)
 
 
@@ -66,9 +68,9 @@ def _assert_installable(client: IndexClient, proposal: Proposal) -> None:
     for pin in proposal.pins.pins:
         public = Version(pin.version.public)
         files = [f for f in client.files(pin.name) if f.version == public]
-        assert any(
-            f.kind == "wheel" and supports(f, PY311, "linux_x86_64") for f in files
-        ), f"{pin.name} {pin.version} has no cp311 wheel"
+        assert any(f.kind == "wheel" and supports(f, PY311, "linux_x86_64") for f in files), (
+            f"{pin.name} {pin.version} has no cp311 wheel"
+        )
 
 
 def _assert_family_exact(db: Database, proposal: Proposal) -> None:
@@ -189,7 +191,11 @@ def test_unpinned_range_prefers_the_newest_release_of_the_torch_era(
     release = db.torch(_pins(proposal)["torch"])
     assert release is not None
     era = datetime(
-        release.released.year, release.released.month, release.released.day, 23, 59,
+        release.released.year,
+        release.released.month,
+        release.released.day,
+        23,
+        59,
         tzinfo=timezone.utc,
     )
     spec = SpecifierSet(">=4.46,<5")
@@ -219,7 +225,9 @@ def test_an_unsupported_pin_moves_up_to_the_closest_version_with_a_wheel(
     wheels = sorted(
         f.version
         for f in client.files("numpy")
-        if f.kind == "wheel" and supports(f, PY311, "linux_x86_64") and f.version > Version("1.18.5")
+        if f.kind == "wheel"
+        and supports(f, PY311, "linux_x86_64")
+        and f.version > Version("1.18.5")
     )
     assert numpy.new == wheels[0]
     assert "no wheel for cp311" in numpy.reason
@@ -250,7 +258,9 @@ def test_packages_without_any_installable_release_become_blockers(
     assert not proposal.complete
 
 
-def test_conflict_is_explained_with_the_chain(client: IndexClient, db: Database, tmp_path: Path) -> None:
+def test_conflict_is_explained_with_the_chain(
+    client: IndexClient, db: Database, tmp_path: Path
+) -> None:
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("torch\nnumpy\nneeds-numpy2\n", encoding="utf-8")
     with pytest.raises(UnsatisfiableError) as caught:
@@ -272,7 +282,9 @@ def test_torch_release_without_a_wheel_for_the_target_is_refused_in_words(
 def test_behaviour_changes_crossed_are_warned(client: IndexClient, db: Database) -> None:
     proposal = _plan(client, db, _h100(db))
     new = Version(_pins(proposal)["torch"].public)
-    crossed = [c for c in db.changes if c.package == "torch" and Version("1.5.0") < c.version <= new]
+    crossed = [
+        c for c in db.changes if c.package == "torch" and Version("1.5.0") < c.version <= new
+    ]
     assert crossed
     for change in crossed:
         assert any(change.summary in w for w in proposal.warnings)

@@ -1,0 +1,194 @@
+"""Time ``torchresolve upgrade`` against ``uv pip compile`` and pip's resolver, same run.
+
+Usage::
+
+    python scripts/bench_upgrade.py [--input examples/torch15/requirements.txt] [--runs 3]
+        [--python 3.11] [--gpu H100] [--db DIR]
+
+Two inputs are measured: the file as written (old exact pins, which uv and pip refuse on a new
+Python) and a *loose* copy where every ``==X`` becomes ``>=X`` (which all three can resolve;
+uv runs with ``--resolution lowest-direct`` there, the issue's comparison). Each tool runs
+cold (a fresh, empty cache folder) once, then warm (the same cache) ``--runs`` times; the
+median warm time is reported. Index locations come from pip's configuration, as for every tool.
+The result is a Markdown table on stdout (paste it into docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
+
+from torchresolve import _subprocess
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """One tool on one input: cold seconds, median warm seconds, exit status, a summary."""
+
+    tool: str
+    input: str
+    cold: float
+    warm: float
+    returncode: int
+    summary: str
+
+
+def _loose(text: str) -> str:
+    """``name==X`` -> ``name>=X`` (local labels and index lines dropped)."""
+    lines = []
+    for line in text.splitlines():
+        body = line.split("#", 1)[0].strip()
+        if not body or body.startswith("-"):
+            continue
+        body = re.sub(r"==\s*([^\s;,+]+)(\+\S+)?", r">=\1", body)
+        lines.append(body)
+    return "\n".join(lines) + "\n"
+
+
+def _tools(
+    args: argparse.Namespace, requirements: Path, cache: Path, loose: bool
+) -> dict[str, list[str]]:
+    python = args.python
+    torchresolve = [
+        sys.executable,
+        "-c",
+        "import sys; from torchresolve.cli.main import main; sys.exit(main())",
+        "-q",
+        "upgrade",
+        str(requirements),
+        "--python",
+        python,
+        "--platform",
+        "linux_x86_64",
+        "--gpu",
+        args.gpu,
+        "--cache-dir",
+        str(cache / "torchresolve"),
+        "--format",
+        "json",
+    ]
+    if args.db:
+        torchresolve += ["--db", args.db]
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    uv_cmd = [
+        uv,
+        "pip",
+        "compile",
+        str(requirements),
+        "--python-version",
+        python,
+        "--python-platform",
+        "x86_64-manylinux_2_28",
+        "--cache-dir",
+        str(cache / "uv"),
+        "--quiet",
+        "--no-header",
+    ]
+    if loose:
+        uv_cmd += ["--resolution", "lowest-direct"]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--quiet",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        "--python-version",
+        python,
+        "--platform",
+        "manylinux2014_x86_64",
+        "--target",
+        str(cache / "pip-target"),
+        "--cache-dir",
+        str(cache / "pip"),
+        "-r",
+        str(requirements),
+    ]
+    return {"torchresolve upgrade": torchresolve, "uv pip compile": uv_cmd, "pip --dry-run": pip}
+
+
+def _once(argv: list[str]) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    done = _subprocess.run(argv, timeout=900, cwd=_ROOT, check=False)
+    seconds = time.perf_counter() - started
+    tail = (done.stderr.strip().splitlines() or [""])[-1][:90]
+    return seconds, done.returncode, tail
+
+
+def measure(args: argparse.Namespace) -> list[Timing]:
+    """Run every tool on both inputs, cold then warm."""
+    source = Path(args.input).resolve()
+    results: list[Timing] = []
+    with tempfile.TemporaryDirectory(prefix="bench-upgrade-") as folder:
+        work = Path(folder)
+        loose = work / "requirements-loose.txt"
+        loose.write_text(_loose(source.read_text(encoding="utf-8")), encoding="utf-8")
+        for label, path, is_loose in (("as written", source, False), ("loose >=", loose, True)):
+            for tool, _ in _tools(args, path, work, is_loose).items():
+                cache = work / f"cache-{len(results)}"
+                argv = _tools(args, path, cache, is_loose)[tool]
+                cold, code, tail = _once(argv)
+                warm = [_once(argv)[0] for _ in range(args.runs)]
+                results.append(
+                    Timing(
+                        tool=tool,
+                        input=label,
+                        cold=cold,
+                        warm=statistics.median(warm),
+                        returncode=code,
+                        summary="ok" if code in (0, 3) else tail,
+                    )
+                )
+                print(
+                    f"{label:>10}  {tool:<20} cold {cold:6.2f} s  warm {results[-1].warm:6.2f} s"
+                    f"  exit {code}",
+                    file=sys.stderr,
+                )
+    return results
+
+
+def render(results: list[Timing], args: argparse.Namespace) -> str:
+    """The Markdown table."""
+    lines = [
+        f"Input: `{args.input}`, target Python {args.python}, GPU {args.gpu}; "
+        f"warm = median of {args.runs} runs.",
+        "",
+        "| input | tool | cold (s) | warm (s) | exit | result |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        summary = r.summary.replace("|", "\\|")
+        lines.append(
+            f"| {r.input} | {r.tool} | {r.cold:.2f} | {r.warm:.2f} | {r.returncode} | {summary} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the flags, measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", default=str(_ROOT / "examples" / "torch15" / "requirements.txt"))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--python", default="3.11")
+    parser.add_argument("--gpu", default="H100")
+    parser.add_argument("--db", default=None, help="curated database folder (default: shipped)")
+    args = parser.parse_args(argv)
+    sys.stdout.write(render(measure(args), args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

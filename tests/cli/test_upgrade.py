@@ -1,0 +1,238 @@
+"""``torchresolve upgrade`` end to end: flags, files written, formats and exit codes.
+
+Runs :func:`torchresolve.cli.main.main` against the recorded index on a local HTTP server and
+the trimmed curated database of ``tests/fixtures/upgrade/data``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from torchresolve import _subprocess
+from torchresolve.cli.main import main
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from _indexserver import IndexServer
+
+HERE = Path(__file__).resolve().parent.parent / "fixtures" / "upgrade"
+DATA = HERE / "data"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the example requirements file in a fresh folder."""
+    target = tmp_path / "requirements.txt"
+    shutil.copyfile(HERE / "requirements.txt", target)
+    return target
+
+
+@pytest.fixture
+def run(
+    index_server: IndexServer,
+    index_server_factory: Callable[..., IndexServer],
+    isolated_pip_env: None,
+    tmp_path: Path,
+) -> Callable[..., int]:
+    """``run(args...)`` runs the command with the local indexes, the fixture db and a cache."""
+    extra = index_server_factory(HERE / "index")
+
+    def invoke(*args: str) -> int:
+        return main(
+            [
+                "-q",
+                "upgrade",
+                *args,
+                "--db",
+                str(DATA),
+                "--index-url",
+                index_server.simple_url,
+                "--extra-index-url",
+                extra.simple_url,
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+
+    return invoke
+
+
+H100 = ("--python", "3.11", "--platform", "linux_x86_64", "--gpu", "H100")
+
+
+def test_text_report_names_target_and_changes_and_writes_nothing(
+    run: Callable[..., int], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = project.read_text(encoding="utf-8")
+    assert run(str(project), *H100) == 0
+    out = capsys.readouterr().out
+    assert "Target: Python 3.11" in out
+    assert "sm_90" in out
+    assert "torch " in out and "==1.5.0" in out
+    assert project.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in project.parent.iterdir()) == ["cache", "requirements.txt"]
+
+
+def test_output_file_keeps_comments_and_rewrites_only_changed_specifiers(
+    run: Callable[..., int], project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "new.txt"
+    assert run(str(project), *H100, "-o", str(out_file), "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    old_lines = project.read_text(encoding="utf-8").splitlines()
+    new_lines = out_file.read_text(encoding="utf-8").splitlines()
+    assert len(old_lines) == len(new_lines)
+    changed = {c["name"] for c in report["changes"] if c["rewritten"]}
+    for old, new in zip(old_lines, new_lines, strict=True):
+        name = old.split("==")[0].split(">=")[0].strip()
+        if name in changed:
+            assert new != old
+            assert f"{name}=={report['pins'][name]}" in new
+        else:
+            assert new == old  # comments, blank lines and unchanged specifiers as they were
+    assert "# paired with torch 1.5" in out_file.read_text(encoding="utf-8")
+
+
+def test_write_rewrites_in_place_and_diff_shows_the_change(
+    run: Callable[..., int], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(str(project), *H100, "--write", "--diff") == 0
+    out = capsys.readouterr().out
+    assert "-torch==1.5.0" in out
+    assert "+torch==" in out
+    assert "torch==1.5.0" not in project.read_text(encoding="utf-8")
+
+
+def test_output_naming_the_input_is_refused(
+    run: Callable[..., int], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = project.read_text(encoding="utf-8")
+    assert run(str(project), *H100, "-o", str(project)) == 2
+    assert "--write" in capsys.readouterr().err
+    assert project.read_text(encoding="utf-8") == before
+
+
+def test_constraints_pin_everything_with_the_variant_index_line(
+    run: Callable[..., int], project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    constraints = tmp_path / "constraints.txt"
+    assert (
+        run(str(project), *H100, "--constraints", str(constraints), "--hashes", "--format", "json")
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    text = constraints.read_text(encoding="utf-8")
+    for name, version in report["pins"].items():
+        assert f"{name}=={version}" in text
+    torch = report["pins"]["torch"]
+    if "+" in torch:
+        variant = torch.split("+")[1]
+        assert f"--extra-index-url https://download.pytorch.org/whl/{variant}" in text
+        assert report["target"]["cuda_variant"] == variant
+    assert "--hash=sha256:" in text
+    assert set(report) >= {"target", "changes", "pins", "index_urls", "warnings", "blockers"}
+    assert set(report["target"]) >= {"python", "platform", "gpu", "arch", "driver", "cuda_variant"}
+
+
+def test_markdown_format_is_a_table(
+    run: Callable[..., int], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(str(project), "--python", "3.11", "--cuda", "cpu", "--format", "markdown") == 0
+    out = capsys.readouterr().out
+    assert "| package | from | to | reason |" in out
+    assert "| torch | `==1.5.0` |" in out
+
+
+def test_blockers_give_exit_3_and_are_listed(
+    run: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("tqdm==4.46.1\nmxnet==1.6.0\n", encoding="utf-8")
+    assert run(str(reqs), "--python", "3.11", "--cuda", "cpu", "--format", "json") == 3
+    report = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in report["blockers"]] == ["mxnet"]
+    assert report["blockers"][0]["way_out"]
+    assert report["pins"]["tqdm"] == "4.46.1"
+
+
+def test_unsatisfiable_gives_exit_1_and_names_the_conflict(
+    run: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("torch\nnumpy\nneeds-numpy2\n", encoding="utf-8")
+    assert run(str(reqs), *H100) == 1
+    err = capsys.readouterr().err
+    assert "needs-numpy2 1.0 requires numpy>=2" in err
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("torch==1.5.0\nnumpy===\n", (), "requirements.txt:2"),
+        ("torch==1.5.0\n", ("--gpu", "no-such-gpu-model"), "no-such-gpu-model"),
+        ("torch==1.5.0\n", ("--torch", "newest!"), "--torch"),
+    ],
+)
+def test_bad_input_gives_exit_2_with_one_line(
+    run: Callable[..., int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, tuple[str, ...], str],
+) -> None:
+    content, flags, expected = case
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(content, encoding="utf-8")
+    assert run(str(reqs), "--python", "3.11", "--cuda", "cpu", *flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert expected in err[0]
+
+
+def test_constraints_are_accepted_unchanged_by_uv(
+    run: Callable[..., int],
+    project: Path,
+    tmp_path: Path,
+    index_server: IndexServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uv = shutil.which("uv") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "uv")
+    if not Path(uv).exists():
+        pytest.skip("uv is not installed")
+    constraints = tmp_path / "constraints.txt"
+    # The driver-470 proposal uses the default index's build: everything is on the local index.
+    flags = ("--python", "3.11", "--platform", "linux_x86_64", "--driver", "470.57")
+    assert run(str(project), *flags, "--constraints", str(constraints), "--format", "json") == 0
+    pins = json.loads(capsys.readouterr().out)["pins"]
+    done = _subprocess.run(
+        [
+            uv,
+            "pip",
+            "compile",
+            str(constraints),
+            "--index-url",
+            index_server.simple_url,
+            "--python-version",
+            "3.11",
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--cache-dir",
+            str(tmp_path / "uv-cache"),
+            "--no-header",
+            "--quiet",
+        ],
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "UV_NO_CONFIG": "1", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    resolved = {
+        line.split("==")[0]: line.split("==")[1].split()[0]
+        for line in done.stdout.splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert resolved == pins
