@@ -173,3 +173,93 @@ def test_unknown_torch_is_info(db: Database) -> None:
     lock = [LockedPackage(name="torch", version=Version("9.9.9"))]  # type: ignore[arg-type]
     findings = audit(lock, AuditContext(), db)
     assert [(f.rule, f.severity) for f in findings] == [("unknown-torch", "info")]
+
+
+UV_FORK = """\
+version = 1
+requires-python = ">=3.10"
+resolution-markers = [
+    "sys_platform == 'darwin'",
+    "sys_platform != 'darwin'",
+]
+
+[[package]]
+name = "torch"
+version = "2.6.0"
+source = { registry = "http://127.0.0.1/simple" }
+resolution-markers = ["sys_platform == 'darwin'"]
+
+[[package]]
+name = "torch"
+version = "2.6.0+cu124"
+source = { registry = "https://download.pytorch.org/whl/cu124" }
+resolution-markers = ["sys_platform != 'darwin'"]
+
+[[package]]
+name = "torchvision"
+version = "0.21.0"
+source = { registry = "http://127.0.0.1/simple" }
+resolution-markers = ["sys_platform == 'darwin'"]
+
+[[package]]
+name = "torchvision"
+version = "0.21.0+cu124"
+source = { registry = "https://download.pytorch.org/whl/cu124" }
+resolution-markers = ["sys_platform != 'darwin'"]
+"""
+
+
+@pytest.mark.parametrize("platform", ["linux_x86_64", "macos_arm64"])
+def test_platform_forks_are_audited_per_target(platform: str, db: Database, tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text(UV_FORK, encoding="utf-8")
+    packages = read_lockfile(lock).packages
+    context = AuditContext(pythons=(Version("3.11"),), platform=platform)  # type: ignore[arg-type]
+    assert audit(packages, context, db) == []
+
+
+def test_marker_lines_in_requirements(db: Database, tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(
+        "torch==2.6.0+cu124 ; sys_platform == 'linux'\n"
+        "torch==2.6.0 ; sys_platform == 'darwin'\n"
+        "torchvision==0.21.0+cpu ; sys_platform == 'linux'\n",
+        encoding="utf-8",
+    )
+    findings = audit(read_lockfile(lock).packages, AuditContext(), db)
+    assert [(f.rule, f.line) for f in findings] == [("mixed-cuda", 3)]
+
+
+def test_conda_cudatoolkit_beside_a_pip_cuda_build(db: Database, tmp_path: Path) -> None:
+    env = tmp_path / "environment.yml"
+    env.write_text(
+        "dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n"
+        "  - pip:\n    - torch==2.6.0+cu124\n",
+        encoding="utf-8",
+    )
+    findings = run_audit(env, db)
+    assert [f.rule for f in findings] == ["mixed-cuda"]
+    assert findings[0].fix == ("cudatoolkit=12.4",)
+
+
+def test_data_rule_on_the_target_python(db: Database) -> None:
+    import dataclasses
+
+    from packaging.requirements import Requirement
+
+    from torchresolve.db import Rule
+
+    rule = Rule(
+        id="transformers-5-python",
+        when=Requirement("transformers>=5"),
+        require=Requirement("python>=3.10"),
+        kind="python-range",
+        severity="error",
+        reason="transformers 5 requires Python 3.10",
+        source="test",
+    )
+    with_rule = dataclasses.replace(db, rules=(*db.rules, rule))
+    lock = [LockedPackage(name="transformers", version=Version("5.0.0"))]  # type: ignore[arg-type]
+    old = audit(lock, AuditContext(pythons=(Version("3.9"),)), with_rule)
+    assert [(f.rule, f.severity) for f in old] == [("transformers-5-python", "error")]
+    assert audit(lock, AuditContext(pythons=(Version("3.11"),)), with_rule) == []

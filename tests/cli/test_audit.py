@@ -166,3 +166,28 @@ def test_unreachable_index_skips_the_yanked_check(
     argv = [*BASE, "--check-yanked", "--index-url", f"http://127.0.0.1:{port}/simple/", str(lock)]
     assert main(argv) == 0
     assert "yanked check skipped" in capsys.readouterr().err
+
+
+def test_installed_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import venv
+
+    venv.EnvBuilder(with_pip=False).create(tmp_path / "env")
+    python = tmp_path / "env" / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for name, version in (("torch", "2.6.0+cu124"), ("torchvision", "0.20.1+cu124")):
+        info = Path(site) / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+        )
+    argv = ["audit", "--db", str(DB), "--no-detect", "--installed", str(python), "--format", "json"]
+    assert main(argv) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["rule"], f["file"]) for f in findings] == [("family-pairing", None)]
+    assert findings[0]["fix"] == ["torch==2.6.0+cu124", "torchvision==0.21.0+cu124"]

@@ -236,3 +236,29 @@ def test_constraints_are_accepted_unchanged_by_uv(
         if "==" in line and not line.startswith("#")
     }
     assert resolved == pins
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "pyproject.toml", "environment.yml"])
+def test_every_input_syntax_is_upgraded_and_rewritten_in_its_own_syntax(
+    run: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    from torchresolve.sources import read_dependencies
+
+    source = tmp_path / name
+    shutil.copyfile(HERE / name, source)
+    out_file = tmp_path / f"new-{name}"
+    flags = ("--python", "3.11", "--platform", "linux_x86_64", "--cuda", "cpu")
+    assert run(str(source), *flags, "-o", str(out_file), "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    new = read_dependencies(out_file)
+    specs = {e.requirement.name: e.requirement.specifier for e in new.entries if e.requirement}
+    for change in report["changes"]:
+        if change["rewritten"]:
+            # conda specs cannot carry a local label (+cpu): the public version is written
+            public = change["rewritten"].split("+")[0]
+            assert str(specs[change["name"]]).split("+")[0] == public
+            spec = specs[change["name"]]
+            assert spec.contains(change["to"]) or spec.contains(change["to"].split("+")[0])
+    old_comments = [line for line in source.read_text(encoding="utf-8").splitlines() if "#" in line]
+    new_text = out_file.read_text(encoding="utf-8")
+    assert all(c.split("#", 1)[1] in new_text for c in old_comments)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from _indexserver import FIXTURES
@@ -175,8 +176,8 @@ def test_files_many_fetches_each_page_once_in_parallel(
     names = ["torch", "Torch", "numpy", "torchvision", "no-such-project"]
     result = client.files_many(names)
     assert list(result) == ["torch", "numpy", "torchvision", "no-such-project"]
-    assert result["torch"] == client.files("torch")
-    assert result["no-such-project"] == ()
+    assert result[canonicalize_name("torch")] == client.files("torch")
+    assert result[canonicalize_name("no-such-project")] == ()
     paths = [h.path for h in index_server.log]
     assert sorted(paths) == sorted(set(paths))  # one request per page
 

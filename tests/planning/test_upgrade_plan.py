@@ -6,6 +6,7 @@ hard-coded, so each test states the property it checks.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,3 +289,44 @@ def test_behaviour_changes_crossed_are_warned(client: IndexClient, db: Database)
     assert crossed
     for change in crossed:
         assert any(change.summary in w for w in proposal.warnings)
+
+
+def _db_with_rules(tmp_path: Path, rules: str) -> Database:
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
+    with (folder / "ecosystem.toml").open("a", encoding="utf-8") as handle:
+        handle.write(rules)
+    return load_database(folder)
+
+
+def test_a_curated_python_rule_moves_a_pin_that_fails_on_the_target(
+    client: IndexClient, tmp_path: Path
+) -> None:
+    db = _db_with_rules(
+        tmp_path,
+        '\n[[rule]]\nid = "tqdm-old-python"\nwhen = "tqdm<4.50"\nrequire = "python<3.10"\n'
+        'kind = "python-range"\nseverity = "error"\nreason = "fixture: fails to import on 3.10+"\n'
+        'source = "test fixture"\n',
+    )
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("tqdm==4.46.1\n", encoding="utf-8")
+    proposal = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs)
+    change = proposal.changes[0]
+    assert change.new not in SpecifierSet("<4.50")
+    assert "fails to import on 3.10+" in change.reason
+
+
+def test_a_curated_rule_on_a_transitive_dependency_is_enforced(
+    client: IndexClient, tmp_path: Path
+) -> None:
+    # requests comes only through torchvision: the rule must still bind it.
+    db = _db_with_rules(
+        tmp_path,
+        '\n[[rule]]\nid = "vision-requests"\nwhen = "torchvision>=0.15"\n'
+        'require = "requests>=2.30"\nkind = "runtime-min"\nseverity = "error"\n'
+        'reason = "fixture"\nsource = "test fixture"\n',
+    )
+    plain = _plan(client, load_database(DATA), _h100(db))
+    assert _pins(plain)["requests"] < Version("2.30")  # the era choice without the rule
+    proposal = _plan(client, db, _h100(db))
+    assert _pins(proposal)["requests"] >= Version("2.30")

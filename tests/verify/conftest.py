@@ -31,9 +31,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def hermetic_environ() -> dict[str, str]:
     """This process's environment without the machine's pip/uv configuration."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["UV_NO_CONFIG"] = "1"
     return env
@@ -56,10 +54,13 @@ def make_env(root: Path, wheelhouse: Path, packages: list[str], *, no_deps: bool
     environ: Mapping[str, str] = hermetic_environ()
     uv = find_uv(environ)
     assert uv is not None, "uv is part of the test extras"
-    _subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, root], timeout=120, env=environ)
+    _subprocess.run(
+        [uv, "venv", "--quiet", "--python", sys.executable, root], timeout=120, env=environ
+    )
     python = root / "bin" / "python"
     if packages:
-        argv = [uv, "pip", "install", "--quiet", "--python", python, "--no-index"]
+        argv: list[str | Path] = [uv, "pip", "install", "--quiet", "--python", python]
+        argv.append("--no-index")
         argv += ["--find-links", wheelhouse, *(["--no-deps"] if no_deps else []), *packages]
         _subprocess.run(argv, timeout=120, env=environ)
     return python

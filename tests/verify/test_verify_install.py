@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import make_env
 
+from conftest import make_env
 from torchresolve.cli.main import main
 from torchresolve.verify import VerifyOptions, verify
 from torchresolve.verify.venv import BASE_PTH
@@ -59,9 +59,7 @@ def test_installed_version_differing_from_the_proposal_fails_naming_it(
 ) -> None:
     python = make_env(tmp_path / "env", wheelhouse, ["beta==2.0"])
     file = _proposal(tmp_path, "beta==1.0\ngamma==1.0\n")
-    report = verify(
-        file, VerifyOptions(in_place=python, smoke=False, environ=hermetic)
-    )
+    report = verify(file, VerifyOptions(in_place=python, smoke=False, environ=hermetic))
     failed = {c.name: c.reason for c in report.checks if c.status == "fail"}
     assert not report.ok
     assert failed["versions.beta"] == "beta: 2.0 installed, proposed ==1.0"
@@ -87,7 +85,9 @@ def test_install_failure_ends_the_run_and_removes_the_temporary_venv(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     report = verify(
         _proposal(tmp_path, "beta==9.9\n"),
-        VerifyOptions(installer="uv", no_index=True, find_links=(str(wheelhouse),), environ=hermetic),
+        VerifyOptions(
+            installer="uv", no_index=True, find_links=(str(wheelhouse),), environ=hermetic
+        ),
     )
     install = next(c for c in report.checks if c.name == "install")
     assert install.status == "fail" and "beta" in install.reason

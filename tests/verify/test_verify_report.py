@@ -31,7 +31,9 @@ def _report(*checks: CheckResult) -> VerifyReport:
 
 CHECKS = (
     CheckResult(name="versions.torch", status="pass", reason="torch 2.5.1"),
-    CheckResult(name="versions.numpy", status="fail", reason="numpy: 2.1.0 installed, proposed ==1.26.4"),
+    CheckResult(
+        name="versions.numpy", status="fail", reason="numpy: 2.1.0 installed, proposed ==1.26.4"
+    ),
     CheckResult(name="numerics.tf32", status="skip", reason="needs a CUDA device", seconds=0.01),
     CheckResult(name="checkpoint.user:a.pt", status="pass", reason="loads", details={"k": 1}),
 )

@@ -4,10 +4,11 @@ against the torch of the test environment (CPU) or a GPU (``-m gpu``)."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import json
+import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,16 @@ def test_script_without_torch_skips_or_fails_as_required(tmp_path: Path) -> None
     venv = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     out = tmp_path / "out.jsonl"
-    argv = [venv / "bin" / "python", SMOKE_SCRIPT, "--out", out, "--require", "torch", "--gpu", "no"]
+    argv: list[str | Path] = [
+        venv / "bin" / "python",
+        SMOKE_SCRIPT,
+        "--out",
+        out,
+        "--require",
+        "torch",
+        "--gpu",
+        "no",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     events = _events(out)
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
@@ -89,9 +99,7 @@ emit({"event": "end"})
 def test_a_crashed_group_fails_and_the_rest_still_runs(tmp_path: Path) -> None:
     script = tmp_path / "suite.py"
     script.write_text(CRASHING_SUITE)
-    results = run_smoke(
-        Path(sys.executable), SmokeOptions(script=script, timeout=60), environ={}
-    )
+    results = run_smoke(Path(sys.executable), SmokeOptions(script=script, timeout=60), environ={})
     assert [(r.name, r.status) for r in results] == [
         ("first.ok", "pass"),
         ("boom", "fail"),
@@ -100,12 +108,27 @@ def test_a_crashed_group_fails_and_the_rest_still_runs(tmp_path: Path) -> None:
     assert "died during this group" in results[1].reason
 
 
+CPU_MUST_PASS = (
+    "versions.torch",
+    "imports.torch",
+    "numerics.float32",
+    "amp.bfloat16",
+    "ddp.single_process",
+    "ddp.multi_process",
+    "checkpoint.zip",
+    "checkpoint.legacy",
+    "checkpoint.whole_module",
+    "checkpoint.user:user.pt",
+)
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed in the test environment")
 def test_cpu_smoke_suite_in_place_against_the_test_environment(tmp_path: Path) -> None:
-    proposal = tmp_path / "proposal.txt"
     import torch
 
-    proposal.write_text(f"torch=={torch.__version__}\n")
+    proposal = tmp_path / "proposal.txt"
+    # The distribution's version: PyPI's CUDA wheels say 2.x.y while torch.__version__ adds +cuXYZ.
+    proposal.write_text(f"torch=={metadata.version('torch')}\n")
     checkpoint = tmp_path / "user.pt"
     torch.save({"weight": torch.ones(2)}, checkpoint)
     report = verify(
@@ -117,9 +140,7 @@ def test_cpu_smoke_suite_in_place_against_the_test_environment(tmp_path: Path) -
     statuses = {c.name: c.status for c in report.checks}
     failures = [(c.name, c.reason) for c in report.checks if c.status == "fail"]
     assert not failures
-    for name in ("versions.torch", "imports.torch", "numerics.float32", "amp.bfloat16",
-                 "ddp.single_process", "ddp.multi_process", "checkpoint.zip",
-                 "checkpoint.legacy", "checkpoint.whole_module", "checkpoint.user:user.pt"):  # fmt: skip
+    for name in CPU_MUST_PASS:
         assert statuses[name] == "pass", name
     assert statuses["device.cuda"] == "skip"
     if importlib.util.find_spec("numpy") is not None:

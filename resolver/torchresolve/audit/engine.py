@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -67,7 +68,7 @@ def audit(locked: Sequence[LockedPackage], context: AuditContext, db: Database) 
             )
         )
     findings += _family_pairing(by_name, torch, release, db, plan)
-    findings += _mixed_cuda(locked, release, context)
+    findings += _mixed_cuda(locked, release, context, plan)
     if release is not None:
         findings += _python_wheels(torch, release, context, plan)
         findings += _hardware(torch, release, context, db, plan)
@@ -137,7 +138,7 @@ def applies(package: LockedPackage, context: AuditContext) -> bool:
             try:
                 if marker.evaluate(env):
                     return True
-            except Exception:  # noqa: BLE001 -- an unknown marker variable keeps the entry
+            except (UndefinedComparison, UndefinedEnvironmentName):  # unknown: keep the entry
                 return True
     return False
 
@@ -290,7 +291,10 @@ def _family_pairing(
 
 
 def _mixed_cuda(
-    locked: Sequence[LockedPackage], release: TorchRelease | None, context: AuditContext
+    locked: Sequence[LockedPackage],
+    release: TorchRelease | None,
+    context: AuditContext,
+    plan: FixPlan,
 ) -> list[Finding]:
     builds: list[tuple[LockedPackage, str]] = []
     for package in locked:
@@ -313,14 +317,20 @@ def _mixed_cuda(
     listed = ", ".join(f"{_shown(p)} ({b})" for p, b in builds)
     first = builds[0][0]
     torch_build = next((b for p, b in builds if p.name == TORCH), builds[0][1])
-    fix: list[str] = []
+    # The fix moves everything to the planned build (which may be a newer torch), else to
+    # the torch's own build.
+    target = plan.variant if plan.variant is not None else torch_build
+    fix: list[str] = list(plan.family) if plan.variant is not None else []
     for package, build in builds:
-        if build == torch_build or package.version is None:
+        if build == target or package.version is None:
             continue
         if package.manager == "pip" and package.name in _LABELLED:
-            fix.append(f"{package.name}=={package.version.public}+{torch_build}")
+            if not fix or package.name not in " ".join(fix):
+                fix.append(f"{package.name}=={package.version.public}+{target}")
         elif package.manager == "conda":
-            cuda = variant_cuda(torch_build)
+            cuda = variant_cuda(target)
+            if package.conda_name not in _CONDA_CUDA and plan.variant is not None:
+                continue  # the planned family pins already cover the conda torch family
             if package.conda_name in _CONDA_CUDA and cuda is not None:
                 fix.append(f"{package.conda_name}={cuda}")
             elif cuda is not None:

@@ -64,7 +64,7 @@ def plan_fix(
     if release is None:
         return FixPlan(release=None, variant=None)
     local = torch.version.local if torch is not None and torch.version is not None else None
-    current = _current_variant(torch, release)
+    current = _current_variant(torch, release, by_name)
     reasons: list[str] = []
     chosen = _choose(release, current, context, db, context.pythons)
     python_floor: Version | None = None
@@ -86,7 +86,10 @@ def plan_fix(
     if picked.version != release.version:
         reasons.append(f"torch {release.version} -> {picked.version}")
     name = variant.name if variant is not None else None
-    labelled = name is not None and (local is not None or name != picked.pypi_variant)
+    # Conda channels and the default index publish without local labels; the PyTorch
+    # variant index with them.
+    conda = torch is not None and torch.manager == "conda"
+    labelled = not conda and name is not None and (local is not None or name != picked.pypi_variant)
     suffix = f"+{name}" if labelled else ""
     family = [f"torch=={picked.version}{suffix}"]
     companions = picked.companions()
@@ -130,12 +133,24 @@ def _choose(
     return None
 
 
-def _current_variant(torch: LockedPackage | None, release: TorchRelease) -> str | None:
+def _current_variant(
+    torch: LockedPackage | None,
+    release: TorchRelease,
+    by_name: dict[NormalizedName, list[LockedPackage]],
+) -> str | None:
+    """The lock's torch build; a conda torch without a build string takes its CUDA package's."""
     from torchresolve.audit.engine import build_of
 
     if torch is None:
         return None
-    return build_of(torch, release)
+    found = build_of(torch, release)
+    if found is None and torch.manager == "conda":
+        for conda_name in ("cpuonly", "pytorch-cuda", "cudatoolkit", "cuda-version"):
+            for entry in by_name.get(canonicalize_name(conda_name), []):
+                found = build_of(entry, None)
+                if found is not None:
+                    return found
+    return found
 
 
 def _vulnerable(release: TorchRelease, db: Database) -> bool:
@@ -151,8 +166,10 @@ def _pick_variant(
     """The build of ``release`` to use; None when builds are unknown; False when none fits."""
     if not release.variants:
         return None
-    if current == "cpu" or (current is None and context.arch is None):
+    if current == "cpu":
         return release.variants.get("cpu") or release.variants.get(release.pypi_variant)
+    if current is None and context.arch is None:
+        return release.variants.get(release.pypi_variant)
 
     def fits(variant: Variant) -> bool:
         if variant.cuda is None:

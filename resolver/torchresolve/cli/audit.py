@@ -188,7 +188,10 @@ def _hardware(args: argparse.Namespace, db: Database, console: Console) -> _Hard
     if detection.gpus:
         gpu = detection.gpus[0]
         found.arch, found.name = gpu.arch, gpu.name
-        console.note(f"auditing for detected {gpu.name} ({gpu.arch}), driver {detection.driver}")
+        from torchresolve.db.model import format_driver
+
+        driver = format_driver(detection.driver) if detection.driver else "unknown"
+        console.note(f"auditing for detected {gpu.name} ({gpu.arch}), driver {driver}")
     found.driver = detection.driver
     return found
 

@@ -456,6 +456,15 @@ def _proposal(
                 " output carries it)"
             )
     warnings.extend(factory.notes)
+    for candidate in resolution.pins.values():
+        public = Version(candidate.version.public)
+        for advisory in db.advisories:
+            if advisory.package == candidate.name and advisory.affected.contains(public, True):
+                fixed = f"; fixed in {advisory.fixed}" if advisory.fixed else ""
+                warnings.append(
+                    f"{candidate.name} {candidate.version} is affected by {advisory.id}:"
+                    f" {advisory.summary}{fixed}"
+                )
     pins = tuple(
         Pin(
             name=candidate.name,

@@ -50,6 +50,9 @@ TORCH: NormalizedName = canonicalize_name("torch")
 FAMILY: frozenset[NormalizedName] = frozenset(
     canonicalize_name(n) for n in ("torchvision", "torchaudio", "torchtext", "torchdata")
 )
+LABELLED: frozenset[NormalizedName] = frozenset({TORCH, canonicalize_name("torchvision")})
+"""Projects whose variant builds carry the local label (``+cu118``); the PyTorch index long
+published torchaudio/torchtext/torchdata without one (the convention of planning.stack)."""
 PYTHON = "python"
 _PREFETCH = 3
 """Metadata of this many candidates per project is fetched together (in parallel)."""
@@ -395,7 +398,7 @@ class Factory:
             companion = build.release.companions().get(name)
             if companion is None:
                 continue
-            version = Version(f"{companion}{build.local}")
+            version = Version(f"{companion}{build.local if name in LABELLED else ''}")
             if version in seen:
                 continue
             seen.add(version)
@@ -493,10 +496,12 @@ class Factory:
             found = [r for r in found if r.name != TORCH]
             torch = self._torch_of_companion(candidate)
             if torch is not None:
+                labelled = candidate.name in LABELLED
                 found.append(
                     Requirement(
                         name=TORCH,
-                        exact=torch,
+                        exact=torch if labelled else None,
+                        specifier=SpecifierSet() if labelled else SpecifierSet(f"=={torch}"),
                         origin="family",
                         note=f"{candidate.name} {candidate.version} is built for torch {torch}",
                     )
@@ -568,7 +573,7 @@ class Factory:
                 found.append(
                     Requirement(
                         name=name,
-                        exact=Version(f"{companion}{build.local}"),
+                        exact=Version(f"{companion}{build.local if name in LABELLED else ''}"),
                         origin="family",
                         note=f"torch {candidate.version} pairs with {name} {companion}",
                     )
