@@ -79,6 +79,11 @@ WORKERS = 8
 _VERSION_PY_CUDA = re.compile(r"^cuda\s*(?::[^=\n]*)?=\s*(?P<value>'[^']*'|\"[^\"]*\"|None)", re.M)
 _VERSION_PY_HIP = re.compile(r"^hip\s*(?::[^=\n]*)?=\s*(?P<value>'[^']*'|\"[^\"]*\"|None)", re.M)
 _CUDA_RUNTIME = re.compile(r"^(?:nvidia-cuda-runtime(?:-cu(?P<major>\d+))?|cuda-toolkit)$")
+# torch.cuda.get_arch_list() returns the CUDA_ARCH_FLAGS string compiled into libtorch_python.so:
+# a NUL-terminated run like "sm_50 sm_60 sm_70 compute_70" (the linker may merge its start into
+# the tail of another string, so only the end is anchored).
+_ARCH_FLAGS = re.compile(rb"((?:(?:sm|compute)_[0-9]{2,3}[af]? )*(?:sm|compute)_[0-9]{2,3}[af]?)\0")
+_ARCH_MEMBER = re.compile(r"^torch/(?:lib/libtorch_python\.so|_C\.[^/]*\.so)$")
 _CUDNN = re.compile(r"^nvidia-cudnn(?:-cu\d+)?$")
 _NCCL = re.compile(r"^nvidia-nccl(?:-cu\d+)?$")
 
@@ -156,6 +161,7 @@ class TorchFacts:
     runtime_cuda: str | None  # X.Y of the nvidia-cuda-runtime / cuda-toolkit pin when exact
     cudnn: str | None = None  # X.Y.Z of the nvidia-cudnn pin in METADATA
     nccl: str | None = None  # X.Y.Z of the nvidia-nccl pin in METADATA
+    arch: tuple[str, ...] | None = None  # get_arch_list() of the wheel; None when not read
     error: str | None = None
 
     @property
@@ -324,12 +330,32 @@ def _py_string(match: re.Match[str] | None) -> str | None:
     return None if value == "None" else value[1:-1] or None
 
 
+def read_arch_list(zf: RemoteZip) -> tuple[str, ...] | None:
+    """The ``torch.cuda.get_arch_list()`` of a torch wheel, read from its binary.
+
+    Reads one member (``torch/lib/libtorch_python.so``, a few megabytes compressed) and looks for
+    the NUL-terminated ``CUDA_ARCH_FLAGS`` string. None when the wheel has no CUDA build.
+
+    :raises WheelReadError: when the member cannot be read.
+    """
+    names = sorted((n for n in zf.members() if _ARCH_MEMBER.match(n)), reverse=True)
+    for name in names:
+        data = zf.read(name)
+        # Kernel symbol names can also end in "_sm_80"; the flags string is the longest run.
+        found = [m.group(1).decode() for m in _ARCH_FLAGS.finditer(data)]
+        if found:
+            return tuple(max(found, key=lambda f: (f.count(" "), len(f))).split())
+    return None
+
+
 def _torch_facts(
     version: Version,
     files: Sequence[Mapping[str, Any]],
     page_url: str,
     session: requests.Session,
     timeout: float,
+    *,
+    arch: bool = True,
 ) -> TorchFacts:
     pythons: dict[str, set[str]] = {}
     for entry in files:
@@ -361,6 +387,7 @@ def _torch_facts(
     try:
         version_py = zf.read("torch/version.py").decode("utf-8", "replace")
         metadata = _read_metadata(zf)
+        arch_list = read_arch_list(zf) if arch else None
     except (WheelReadError, KeyError, requests.RequestException) as exc:
         return TorchFacts(
             **base,
@@ -399,6 +426,7 @@ def _torch_facts(
         runtime_cuda=runtime,
         cudnn=cudnn,
         nccl=nccl,
+        arch=arch_list,
     )
 
 
@@ -485,6 +513,7 @@ def collect(
     timeout: float = TIMEOUT,
     workers: int = WORKERS,
     companions: Iterable[str] = COMPANIONS,
+    arch: bool = True,
 ) -> IndexFacts:
     """Read every index fact about torch >= 1.4.0 and its companions.
 
@@ -493,6 +522,7 @@ def collect(
     :param timeout: seconds per request.
     :param workers: size of the thread pool.
     :param companions: companion projects to read.
+    :param arch: also read the arch list of each PyPI Linux wheel (one extra member, ~10 MB).
     :raises requests.RequestException: when a project page cannot be read.
     """
     counter = _Counter()
@@ -504,7 +534,9 @@ def collect(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         torch_url, torch_data = pages["torch"]
         torch_jobs = {
-            version: pool.submit(_torch_facts, version, files, torch_url, session, timeout)
+            version: pool.submit(
+                _torch_facts, version, files, torch_url, session, timeout, arch=arch
+            )
             for version, files in _releases(torch_data, FIRST_TORCH).items()
         }
         companion_jobs = {
@@ -672,6 +704,16 @@ def _compare_variant(
     if data_variant is not None and data_variant not in variants:
         report.disagreements.append(f"{where}: pypi_variant {data_variant!r} not among variants")
     pypi = variants.get(str(data_variant), {})
+    if fact.arch is not None and pypi:
+        checked["pypi_variant"] += 1
+        sass = tuple(a for a in fact.arch if a.startswith("sm_"))
+        ptx = tuple(a for a in fact.arch if a.startswith("compute_"))
+        have = (tuple(pypi.get("arch", ())), tuple(pypi.get("ptx", ())))
+        if have != (sass, ptx):
+            report.disagreements.append(
+                f"{where}: {data_variant} arch {list(have[0])} ptx {list(have[1])} in data, "
+                f"{fact.variant_wheel} was built for {' '.join(fact.arch)}"
+            )
     for key, value in (("cudnn", fact.cudnn), ("nccl", fact.nccl)):
         if value is None or pypi.get(key) is None:
             continue
@@ -721,6 +763,7 @@ def facts_to_json(facts: IndexFacts) -> dict[str, Any]:
                 "runtime_cuda_major": f.runtime_cuda_major,
                 "cudnn": f.cudnn,
                 "nccl": f.nccl,
+                "arch": None if f.arch is None else list(f.arch),
                 "error": f.error,
             }
             for v, f in facts.torch.items()
@@ -748,6 +791,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-ecosystem", action="store_true", help="skip scripts/refresh_ecosystem.py"
     )
+    parser.add_argument(
+        "--no-arch", action="store_true", help="skip reading arch lists out of torch wheels"
+    )
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per request")
     parser.add_argument("--workers", type=int, default=WORKERS, help="parallel requests")
     args = parser.parse_args(argv)
@@ -756,7 +802,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         curated = tomllib.load(fh)
     api_base = json_api_base(resolve_index_url())
     with requests.Session() as session:
-        facts = collect(session, api_base, timeout=args.timeout, workers=args.workers)
+        facts = collect(
+            session, api_base, timeout=args.timeout, workers=args.workers, arch=not args.no_arch
+        )
     report = compare(curated, facts)
     if args.dump_facts:
         args.dump_facts.write_text(json.dumps(facts_to_json(facts), indent=1) + "\n")

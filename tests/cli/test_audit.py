@@ -191,3 +191,13 @@ def test_installed_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["rule"], f["file"]) for f in findings] == [("family-pairing", None)]
     assert findings[0]["fix"] == ["torch==2.6.0+cu124", "torchvision==0.21.0+cu124"]
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "missing.lock"])
+def test_not_a_lock_file(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / name
+    if name == "pyproject.toml":
+        path.write_text('[project]\nname = "x"\ndependencies = ["torch>=2"]\n', encoding="utf-8")
+    assert main([*BASE, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"torchresolve: error: {path}: ")

@@ -99,10 +99,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if not args.files and args.installed is None:
         raise InputError("nothing to audit: name lock files or pass --installed")
     platform = parse_platform(args.platform)
-    db = database_from_args(args)
+    # Bad input is reported before anything else is loaded.
     locks: list[LockFile] = [read_lockfile(path) for path in args.files]
     if args.installed is not None:
         locks.append(read_installed(args.installed or None))
+    db = database_from_args(args)
     hardware = _hardware(args, db, console)
     findings: list[Finding] = []
     plans: list[FixPlan] = []

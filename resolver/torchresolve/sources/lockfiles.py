@@ -158,6 +158,12 @@ def parse_lockfile(text: str, path: Path, kind: LockKind | None = None) -> LockF
 
     :raises InputError: malformed content, naming ``path`` and the line.
     """
+    if kind is None and path.name.lower() in {"pyproject.toml", "setup.py", "setup.cfg", "pipfile"}:
+        raise InputError(
+            "not a lock file: it declares ranges, not versions; audit its lock "
+            "(uv.lock, poetry.lock, Pipfile.lock, pylock.toml) or pinned requirements",
+            path=path,
+        )
     chosen = detect_kind(path, text) if kind is None else kind
     if chosen == "requirements":
         return _parse_requirements(text, path, seen=set())

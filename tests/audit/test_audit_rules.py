@@ -239,7 +239,7 @@ def test_conda_cudatoolkit_beside_a_pip_cuda_build(db: Database, tmp_path: Path)
     )
     findings = run_audit(env, db)
     assert [f.rule for f in findings] == ["mixed-cuda"]
-    assert findings[0].fix == ("cudatoolkit=12.4",)
+    assert findings[0].fix == ("torch==2.6.0+cu124", "cudatoolkit=12.4")
 
 
 def test_data_rule_on_the_target_python(db: Database) -> None:
