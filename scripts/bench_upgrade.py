@@ -162,8 +162,11 @@ def measure(args: argparse.Namespace) -> list[Timing]:
 
 def render(results: list[Timing], args: argparse.Namespace) -> str:
     """The Markdown table."""
+    shown = Path(args.input).resolve()
+    if shown.is_relative_to(_ROOT):
+        shown = shown.relative_to(_ROOT)
     lines = [
-        f"Input: `{args.input}`, target Python {args.python}, GPU {args.gpu}; "
+        f"Input: `{shown}`, target Python {args.python}, GPU {args.gpu}; "
         f"warm = median of {args.runs} runs.",
         "",
         "| input | tool | cold (s) | warm (s) | exit | result |",

@@ -30,7 +30,6 @@ import os
 import re
 import sys
 import threading
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -43,6 +42,11 @@ import requests
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _wheelzip import RemoteZip, WheelReadError
@@ -154,11 +158,11 @@ class TorchFacts:
     version: Version
     released: date
     python: Mapping[str, tuple[str, ...]]
-    variant_wheel: str | None  # the Linux x86_64 wheel read for pypi_variant
-    cuda: str | None  # torch/version.py ``cuda``; None for a CPU build or when unread
-    hip: str | None
-    runtime_cuda_major: str | None  # from the nvidia-cuda-runtime-cuXX Requires-Dist
-    runtime_cuda: str | None  # X.Y of the nvidia-cuda-runtime / cuda-toolkit pin when exact
+    variant_wheel: str | None = None  # the Linux x86_64 wheel read for pypi_variant
+    cuda: str | None = None  # torch/version.py ``cuda``; None for a CPU build or when unread
+    hip: str | None = None
+    runtime_cuda_major: str | None = None  # from the nvidia-cuda-runtime-cuXX Requires-Dist
+    runtime_cuda: str | None = None  # X.Y of the nvidia-cuda-runtime / cuda-toolkit pin when exact
     cudnn: str | None = None  # X.Y.Z of the nvidia-cudnn pin in METADATA
     nccl: str | None = None  # X.Y.Z of the nvidia-nccl pin in METADATA
     arch: tuple[str, ...] | None = None  # get_arch_list() of the wheel; None when not read
@@ -225,14 +229,14 @@ class IndexFacts:
 
 @dataclass(slots=True)
 class _Counter:
-    requests: int = 0
-    bytes: int = 0
+    count: int = 0
+    size: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, response: requests.Response, **_: Any) -> None:
+    def add(self, response: requests.Response, *_: Any, **__: Any) -> None:
         with self.lock:
-            self.requests += 1
-            self.bytes += len(response.content)
+            self.count += 1
+            self.size += len(response.content)
 
 
 def platform_of(tag_platform: str) -> tuple[str, ...]:
@@ -367,16 +371,8 @@ def _torch_facts(
         for plat, vers in sorted(pythons.items())
     }
     wheel = _pick_linux_wheel(files)
-    base = {"version": version, "released": released, "python": python}
     if wheel is None:
-        return TorchFacts(
-            **base,
-            variant_wheel=None,
-            cuda=None,
-            hip=None,
-            runtime_cuda_major=None,
-            runtime_cuda=None,
-        )
+        return TorchFacts(version=version, released=released, python=python)
     filename = str(wheel["filename"])
     zf = RemoteZip(
         urljoin(page_url, str(wheel["url"])),
@@ -390,12 +386,10 @@ def _torch_facts(
         arch_list = read_arch_list(zf) if arch else None
     except (WheelReadError, KeyError, requests.RequestException) as exc:
         return TorchFacts(
-            **base,
+            version=version,
+            released=released,
+            python=python,
             variant_wheel=filename,
-            cuda=None,
-            hip=None,
-            runtime_cuda_major=None,
-            runtime_cuda=None,
             error=f"{filename}: {exc}",
         )
     runtime_major: str | None = None
@@ -418,7 +412,9 @@ def _torch_facts(
         elif match["major"]:
             runtime_major = match["major"]
     return TorchFacts(
-        **base,
+        version=version,
+        released=released,
+        python=python,
         variant_wheel=filename,
         cuda=_py_string(_VERSION_PY_CUDA.search(version_py)),
         hip=_py_string(_VERSION_PY_HIP.search(version_py)),
@@ -455,6 +451,7 @@ def _companion_wheels(files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, A
 
 
 def _companion_facts(
+    *,
     project: str,
     version: Version,
     files: Sequence[Mapping[str, Any]],
@@ -541,7 +538,13 @@ def collect(
         }
         companion_jobs = {
             (name, version): pool.submit(
-                _companion_facts, name, version, files, pages[name][0], session, timeout
+                _companion_facts,
+                project=name,
+                version=version,
+                files=files,
+                page_url=pages[name][0],
+                session=session,
+                timeout=timeout,
             )
             for name in pages
             if name != "torch"
@@ -555,8 +558,8 @@ def collect(
     return IndexFacts(
         torch=torch_facts,
         companions=companion_facts,
-        requests_made=counter.requests,
-        bytes_read=counter.bytes,
+        requests_made=counter.count,
+        bytes_read=counter.size,
     )
 
 
@@ -623,7 +626,15 @@ def compare(curated: Mapping[str, Any], facts: IndexFacts) -> Report:
             for torch_version in cfact.exact_torch:
                 pinned.setdefault(torch_version, []).append(cversion)
         for version, entry in entries.items():
-            _compare_companion(name, version, entry, by_version, pinned, report, checked)
+            _compare_companion(
+                name=name,
+                version=version,
+                entry=entry,
+                by_version=by_version,
+                pinned=pinned,
+                report=report,
+                checked=checked,
+            )
     report.counts = {
         **checked,
         "index_torch_releases": len(facts.torch),
@@ -636,6 +647,7 @@ def compare(curated: Mapping[str, Any], facts: IndexFacts) -> Report:
 
 
 def _compare_companion(
+    *,
     name: str,
     version: Version,
     entry: Mapping[str, Any],
@@ -670,6 +682,11 @@ def _compare_companion(
             f"{where}: {name} {cversion} in data, but its METADATA pins {pins}"
         )
     elif not exact:
+        for wheel, req in cfact.torch:
+            if req is not None and not req.specifier.contains(version, prereleases=True):
+                report.disagreements.append(
+                    f"{where}: {name} {cversion} in data, but {wheel} requires {req}"
+                )
         report.notes.append(
             f"{where}: {name} {cversion} METADATA declares {'; '.join(cfact.loose)}: "
             "pairing not confirmable from the index"
@@ -812,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ecosystem is not None:
         try:
             found = ecosystem()
-        except Exception as exc:  # noqa: BLE001 - a broken extension must not hide our report
+        except Exception as exc:  # a broken extension must not hide this script's report
             found = [f"scripts/refresh_ecosystem.py check() failed: {type(exc).__name__}: {exc}"]
         report.disagreements.extend(found)
         report.counts["ecosystem_disagreements"] = len(found)

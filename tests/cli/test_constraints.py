@@ -241,6 +241,11 @@ linux_x86_64 = ["3.8", "3.11", "3.12"]
 name = "cu121"
 arch = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
 source = "test"
+
+[[torch.variant]]
+name = "cu118"
+arch = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+source = "test"
 """
 
 
@@ -331,3 +336,94 @@ def test_pip_hashes_and_missing_wheel(
         "torchresolve: error: no wheel of torch 2.4.1 with a hash for CPython 3.12 on "
         "linux_x86_64 on the configured index\n"
     )
+
+
+def test_detected_gpus_of_several_architectures_plan_for_the_oldest() -> None:
+    def detect() -> Detection:
+        gpus = (
+            GpuInfo(index=0, name="NVIDIA H100 80GB HBM3", arch=GpuArch(9, 0)),
+            GpuInfo(index=1, name="Mystery Accelerator 9000", arch=None),
+            GpuInfo(index=2, name="NVIDIA A100-SXM4-80GB", arch=None),
+        )
+        return Detection(gpus=gpus, driver=Version("550.54.15"), method="nvidia-smi")
+
+    observer = _Notes()
+    target = target_from_args(_args(), load_database(GOOD), observer, detect=detect)
+    assert target.arch == GpuArch(8, 0)
+    assert target.gpu_name == "NVIDIA A100-SXM4-80GB"
+    assert observer.notes == [
+        "unknown GPU model 'Mystery Accelerator 9000': its architecture is not checked",
+        "GPUs of several architectures: planning for the oldest, sm_80",
+    ]
+
+
+def test_detected_unknown_gpu_is_not_checked() -> None:
+    def detect() -> Detection:
+        gpu = GpuInfo(index=0, name="Mystery Accelerator 9000", arch=None)
+        return Detection(gpus=(gpu,), method="nvml")
+
+    target = target_from_args(_args(), load_database(GOOD), _Notes(), detect=detect)
+    assert target.arch is None
+    assert target.cuda is None
+    assert target.detected == ("gpu: Mystery Accelerator 9000 (unknown arch) via nvml",)
+
+
+def test_pytorch_index_mirror(capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = "https://mirror.example.internal/pytorch/whl/"
+    code, out, _ = _run(
+        capsys,
+        "--torch",
+        "2.0.0",
+        "--gpu",
+        "H100",
+        "--python",
+        "3.11",
+        "--pytorch-index",
+        mirror,
+        "--format",
+        "uv",
+    )
+    assert code == 0
+    uv = tomllib.loads(out)["tool"]["uv"]
+    assert uv["index"][0]["url"] == "https://mirror.example.internal/pytorch/whl/cu118"
+
+
+@pytest.mark.usefixtures("isolated_pip_env")
+def test_variant_pins_are_looked_up_on_the_variant_index(
+    capsys: pytest.CaptureFixture[str], index_server: Any, lock_db: Path, tmp_path: Path
+) -> None:
+    # The recorded PyTorch page lists torch 2.4.1+cu118 without a hash: nothing to lock.
+    pytorch = index_server.simple_url.replace("/simple/", "/pytorch/")
+    code = main(
+        [
+            "-q",
+            "constraints",
+            "--db",
+            str(lock_db),
+            "--platform",
+            "linux_x86_64",
+            "--torch",
+            "2.4.1",
+            "--gpu",
+            "A100",
+            "--python",
+            "3.11",
+            "--cuda",
+            "11.8",
+            "--format",
+            "pylock",
+            "--pytorch-index",
+            pytorch,
+            "--index-url",
+            index_server.simple_url,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        "torchresolve: error: no wheel of torch 2.4.1+cu118 with a hash for CPython 3.11 on "
+        f"linux_x86_64 on {pytorch.rstrip('/')}/cu118\n"
+    )
+    assert any(entry.path.startswith("/pytorch/cu118/torch") for entry in index_server.log)

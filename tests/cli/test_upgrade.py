@@ -262,3 +262,40 @@ def test_every_input_syntax_is_upgraded_and_rewritten_in_its_own_syntax(
     old_comments = [line for line in source.read_text(encoding="utf-8").splitlines() if "#" in line]
     new_text = out_file.read_text(encoding="utf-8")
     assert all(c.split("#", 1)[1] in new_text for c in old_comments)
+
+
+@pytest.mark.online
+@pytest.mark.parametrize(
+    "flags",
+    [("--gpu", "H100"), ("--gpu", "GTX 1080"), ("--driver", "470.57"), ("--cuda", "cpu")],
+)
+def test_readme_example_against_the_live_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: tuple[str, str]
+) -> None:
+    """The README example with the shipped database and the configured (live) index."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from torchresolve.db import load_database
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "torch15" / "requirements.txt"
+    argv = ["-q", "upgrade", str(example), "--python", "3.11", "--platform", "linux_x86_64"]
+    code = main([*argv, *flags, "--format", "json", "--cache-dir", str(tmp_path / "c")])
+    assert code in (0, 3)
+    report = json.loads(capsys.readouterr().out)
+    db = load_database()
+    torch = Version(report["pins"]["torch"])
+    release = db.torch(torch)
+    assert release is not None
+    assert Version(report["pins"]["torchvision"].split("+")[0]) == release.torchvision
+    variant = release.variants[report["target"]["cuda_variant"]]
+    if flags[0] == "--gpu":
+        arch = db.gpu(flags[1]).arch
+        assert variant.kernels_for(arch) is not None
+    if flags[0] == "--driver":
+        assert variant.cuda is not None
+        assert variant.cuda.major == 11
+    if flags[0] == "--cuda":
+        assert variant.cuda is None
+    if release.numpy_abi == 1:
+        assert Version(report["pins"]["numpy"]) in SpecifierSet("<2")

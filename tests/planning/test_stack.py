@@ -115,7 +115,9 @@ def test_lowest_fitting_cuda_variant_when_the_default_does_not_fit(db: Database)
         "torchdata": "0.6.0",
     }
     assert stack.pins.extra_index_urls == (variant_index_url("cu118"),)
-    assert all(p.index == variant_index_url("cu118") for p in stack.pins.pins)
+    indexes = {p.name: p.index for p in stack.pins.pins}
+    assert indexes["torch"] == indexes["torchaudio"] == variant_index_url("cu118")
+    assert indexes["torchtext"] is None  # pure Python: from the default index
 
 
 def test_minimal_and_latest(db: Database) -> None:

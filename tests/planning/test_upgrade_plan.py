@@ -143,6 +143,8 @@ def test_gtx1080_skips_a_release_whose_torchvision_has_no_cp311_wheel(
     assert build.release.version == _lowest_with_family_wheels(db, client, target)
     _assert_family_exact(db, proposal)
     _assert_installable(client, proposal)
+    reason = next(c.reason for c in proposal.changes if c.name == "torch")
+    assert "1.13.1 skipped: torchvision" in reason
 
 
 def test_driver_470_stays_on_cuda_11(client: IndexClient, db: Database) -> None:
@@ -247,11 +249,13 @@ def test_packages_without_any_installable_release_become_blockers(
 ) -> None:
     reqs = tmp_path / "requirements.txt"
     reqs.write_text(
-        "tqdm==4.46.1\nmxnet==1.6.0\nsklearn==0.0\nno-such-project-here==1.0\n", encoding="utf-8"
+        "tqdm==4.46.1\nmxnet==1.6.0\nsklearn==0.0\nno-such-project-here==1.0\noldpure\n",
+        encoding="utf-8",
     )
     proposal = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs)
     blocked = {b.name: b for b in proposal.blockers}
-    assert set(blocked) == {"mxnet", "sklearn", "no-such-project-here"}
+    assert set(blocked) == {"mxnet", "sklearn", "no-such-project-here", "oldpure"}
+    assert "--allow-sdist" in blocked[canonicalize_name("oldpure")].way_out
     assert "3.8" in blocked[canonicalize_name("mxnet")].way_out  # the last Python with wheels
     assert "scikit-learn" in blocked[canonicalize_name("sklearn")].way_out
     assert "not on the index" in blocked[canonicalize_name("no-such-project-here")].reason

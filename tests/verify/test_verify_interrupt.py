@@ -17,8 +17,9 @@ import pytest
 from torchresolve.verify.smoke import SmokeOptions, run_smoke
 
 
-def test_sigint_during_the_run_phase_cleans_up(
-    tmp_path: Path, wheelhouse: Path, hermetic: dict[str, str]
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_the_run_phase_cleans_up(
+    tmp_path: Path, wheelhouse: Path, hermetic: dict[str, str], sig: signal.Signals
 ) -> None:
     file = tmp_path / "proposal.txt"
     file.write_text("gamma==1.0\n")
@@ -40,7 +41,7 @@ def test_sigint_during_the_run_phase_cleans_up(
             assert time.monotonic() < deadline, "the --run command never started"
             time.sleep(0.05)
         assert list(temp.glob("torchresolve-verify-*/venv/pyvenv.cfg")), "venv should exist now"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

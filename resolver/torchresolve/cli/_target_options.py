@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from torchresolve.db.model import Database
-    from torchresolve.hardware.model import Detection
+    from torchresolve.hardware.model import Detection, GpuInfo
     from torchresolve.observer import Observer
 
 __all__ = [
@@ -99,6 +99,28 @@ def _python(value: str | None) -> tuple[Version, str | None]:
     return version, f"python: {version} (from {value})"
 
 
+def _detected_gpu(
+    detection: Detection, db: Database, observer: Observer
+) -> tuple[GpuInfo, GpuArch | None]:
+    """The GPU to plan for: the oldest architecture when several differ (it constrains most)."""
+    found: list[tuple[GpuInfo, GpuArch | None]] = []
+    for gpu in detection.gpus:
+        arch = gpu.arch
+        if arch is None:
+            try:
+                arch = db.gpu(gpu.name).arch
+            except InputError:
+                observer.note(f"unknown GPU model {gpu.name!r}: its architecture is not checked")
+        found.append((gpu, arch))
+    known = [(g, a) for g, a in found if a is not None]
+    if not known:
+        return found[0]
+    chosen = min(known, key=lambda pair: pair[1] or GpuArch(0, 0))
+    if len({a for _, a in known}) > 1:
+        observer.note(f"GPUs of several architectures: planning for the oldest, {chosen[1]}")
+    return chosen
+
+
 def target_from_args(
     args: argparse.Namespace,
     db: Database,
@@ -145,12 +167,10 @@ def target_from_args(
         for note in detection.notes:
             observer.note(note)
         if detection.found:
-            gpu = detection.gpus[0]
-            gpu_name, arch = gpu.name, gpu.arch
-            if arch is None:
-                arch = db.gpu(gpu.name).arch
+            gpu, arch = _detected_gpu(detection, db, observer)
+            gpu_name = gpu.name
             driver = detection.driver
-            detected.append(f"gpu: {gpu.name} ({arch}) via {detection.method}")
+            detected.append(f"gpu: {gpu.name} ({arch or 'unknown arch'}) via {detection.method}")
             if driver is not None:
                 detected.append(f"driver: {format_driver(driver)} via {detection.method}")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -19,6 +19,7 @@ from torchresolve.cli._target_options import (
     target_from_args,
 )
 from torchresolve.errors import InputError, ResolutionError
+from torchresolve.planning.stack import PYTORCH_INDEX
 from torchresolve.writers.pylock import LockedWheel
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "--hashes",
         action="store_true",
         help="look up the wheels on the index and add their hashes (always on for pylock)",
+    )
+    parser.add_argument(
+        "--pytorch-index",
+        metavar="URL",
+        default=PYTORCH_INDEX,
+        help=f"the PyTorch wheel index or a mirror with its layout (default: {PYTORCH_INDEX})",
     )
     add_target_arguments(parser)
     add_database_argument(parser)
@@ -178,7 +185,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     target = target_from_args(args, db, console)
     for how in target.detected:
         console.note(how)
-    stack = select_stack(db, target, spec, "minimal" if args.minimal else "latest")
+    prefer: Literal["minimal", "latest"] = "minimal" if args.minimal else "latest"
+    stack = select_stack(db, target, spec, prefer, pytorch_index=args.pytorch_index)
     for reason in stack.reasons:
         console.note(reason)
     pins: PinSet | None = None

@@ -84,6 +84,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="install the constraints into a fresh venv and smoke-test them (needs --constraints)",
     )
+    from torchresolve.cli.verify import add_verify_arguments
+
+    add_verify_arguments(parser, chained=True)
     parser.set_defaults(handler=run)
 
 
@@ -165,11 +168,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     write_output("-", _render(proposal, args.format))
     code = EXIT_BLOCKED if proposal.blockers else 0
     if args.verify:
-        try:
-            from torchresolve.cli.verify import verify_from_args
-        except ImportError:
-            console.warn("--verify: the verify command is not available in this build")
-            return code
+        from torchresolve.cli.verify import verify_from_args
+
         verified = int(verify_from_args(args, Path(args.constraints), console))
         return verified or code
     return code

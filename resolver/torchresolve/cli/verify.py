@@ -6,6 +6,9 @@ options on its parser and :func:`verify_from_args` runs them on the file it wrot
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +17,8 @@ from torchresolve.errors import InputError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
+    from types import FrameType
 
     from torchresolve.cli._console import Console
 
@@ -166,6 +171,23 @@ def add_verify_arguments(parser: argparse.ArgumentParser, *, chained: bool = Fal
         help="seconds allowed for --run (default 3600)")  # fmt: skip
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so ``kill`` also removes the temporary venv on the way out."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _output_path(value: str | None, flag: str) -> str | None:
     if value is None or value == "-":
         return value
@@ -215,7 +237,8 @@ def verify_from_args(args: argparse.Namespace, requirements_path: Path, console:
             run=float(getattr(args, "verify_run_timeout", 3600.0)),
         ),
     )
-    report = verify(requirements_path, options, observer=console)
+    with _terminate_as_interrupt():
+        report = verify(requirements_path, options, observer=console)
     if json_path is not None:
         write_output(json_path, render_json(report))
     if junit_path is not None:

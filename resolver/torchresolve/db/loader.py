@@ -194,7 +194,8 @@ def _requirement(text: str) -> Requirement:
 
 def _python(text: str) -> Version:
     version = _version(text)
-    if version.major != 3 or len(version.release) != 2:
+    # CPython 2.7 is a fact of the oldest releases (torch 1.4.0 has cp27 wheels).
+    if version.major not in (2, 3) or len(version.release) != 2:
         raise ValueError(f'{text!r} is not a Python version (expected "3.X")')
     return version
 

@@ -39,12 +39,19 @@ PYTORCH_INDEX: Final = "https://download.pytorch.org/whl"
 # torchdata were long published without one, and ``==X`` also matches ``X+cu118`` (PEP 440),
 # so they are pinned without a label and pip/uv still take the variant's build.
 _LABELLED: Final = frozenset({"torch", "torchvision"})
+# Packages with CUDA builds come from the variant index; torchtext and torchdata are pure
+# Python there and on the default index, which is the one sure to serve them.
+_FROM_VARIANT: Final = frozenset({"torch", "torchvision", "torchaudio"})
 _SHOWN_RELEASES: Final = 3
+_SHOWN_REASONS: Final = 3
 
 
-def variant_index_url(variant: str) -> str:
-    """The PyTorch wheel index serving ``variant`` (``cu118`` -> ``.../whl/cu118``)."""
-    return f"{PYTORCH_INDEX}/{variant}"
+def variant_index_url(variant: str, base: str = PYTORCH_INDEX) -> str:
+    """The PyTorch wheel index serving ``variant`` (``cu118`` -> ``.../whl/cu118``).
+
+    :param base: the PyTorch index or a mirror of it with the same layout.
+    """
+    return f"{base.rstrip('/')}/{variant}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +209,9 @@ def _notes(db: Database, target: Target, variant: Variant) -> list[str]:
     return notes
 
 
-def _build(db: Database, target: Target, release: TorchRelease, variant: Variant) -> Build:
+def _build(
+    db: Database, target: Target, release: TorchRelease, variant: Variant, pytorch_index: str
+) -> Build:
     default = variant.name == _default_variant(release, target)
     local = "" if default else f"+{variant.name}"
     name = f"torch {release.version}+{variant.name}"
@@ -232,7 +241,7 @@ def _build(db: Database, target: Target, release: TorchRelease, variant: Variant
         variant=variant,
         local=local,
         problems=tuple(problems),
-        index_url=None if default else variant_index_url(variant.name),
+        index_url=None if default else variant_index_url(variant.name, pytorch_index),
         notes=tuple(_notes(db, target, variant)) if variant.cuda is not None else (),
     )
 
@@ -246,7 +255,13 @@ def _variants(release: TorchRelease, target: Target) -> list[Variant]:
     return variants
 
 
-def builds_for(db: Database, target: Target, torch_spec: SpecifierSet | None = None) -> list[Build]:
+def builds_for(
+    db: Database,
+    target: Target,
+    torch_spec: SpecifierSet | None = None,
+    *,
+    pytorch_index: str = PYTORCH_INDEX,
+) -> list[Build]:
     """Every build of every release matching ``torch_spec``, usable or not.
 
     Ascending by release; within a release the default build first, then by CUDA version.
@@ -255,7 +270,7 @@ def builds_for(db: Database, target: Target, torch_spec: SpecifierSet | None = N
     for release in db.torch_releases:
         if torch_spec is not None and not torch_spec.contains(release.version, prereleases=True):
             continue
-        found = [_build(db, target, release, v) for v in _variants(release, target)]
+        found = [_build(db, target, release, v, pytorch_index) for v in _variants(release, target)]
         found.sort(key=lambda b: (b.index_url is not None, b.variant.cuda or Version("0")))
         builds.extend(found)
     return builds
@@ -293,11 +308,18 @@ def _refusal(builds: list[Build], target: Target) -> tuple[str, ...]:
         builds = [b for b in builds if b.variant.cuda is None and not b.variant.is_rocm] or builds
     else:
         builds = [b for b in builds if b.variant.cuda is not None] or builds
+    # The builds nearest to fitting (fewest problems) say what would have to change.
+    fewest = min(len(b.problems) for b in builds)
     reasons: list[str] = []
     for build in builds:
+        if len(build.problems) != fewest:
+            continue
         for problem in build.problems:
             if problem not in reasons:
                 reasons.append(problem)
+    if len(reasons) > _SHOWN_REASONS:
+        more = len(reasons) - _SHOWN_REASONS
+        reasons = [*reasons[:_SHOWN_REASONS], f"{more} more like these"]
     return tuple(reasons)
 
 
@@ -333,7 +355,7 @@ def _pins(build: Build, target: Target) -> PinSet:
             Pin(
                 name=name,
                 version=Version(f"{version}{local}"),
-                index=build.index_url,
+                index=build.index_url if name in _FROM_VARIANT else None,
                 reason=reason,
             )
         )
@@ -346,16 +368,19 @@ def select_stack(
     target: Target,
     torch_spec: SpecifierSet | None,
     prefer: Literal["minimal", "latest"],
+    *,
+    pytorch_index: str = PYTORCH_INDEX,
 ) -> Stack:
     """Pick the lowest (``minimal``) or newest (``latest``) release with a usable build.
 
     With ``target.cuda`` ``None`` and a GPU, each release uses its default build when it fits,
     else its lowest CUDA variant that fits.
 
+    :param pytorch_index: the PyTorch wheel index, or a mirror of it with the same layout.
     :raises StackRefused: no matching release has a usable build; carries per-release reasons.
     """
     by_release: dict[Version, list[Build]] = {}
-    for build in builds_for(db, target, torch_spec):
+    for build in builds_for(db, target, torch_spec, pytorch_index=pytorch_index):
         by_release.setdefault(build.release.version, []).append(build)
     order = sorted(by_release, reverse=prefer == "latest")
     refused: dict[Version, tuple[str, ...]] = {}
@@ -373,9 +398,11 @@ def select_stack(
             *numpy_reasons,
         ]
         which = "newer" if prefer == "latest" else "older"
+        nearest = list(refused.items())[-_SHOWN_RELEASES:]
         reasons.extend(
-            f"{which} torch {v} refused: {'; '.join(why) or 'no build fits'}"
-            for v, why in refused.items()
+            f"{which} torch {v} refused: {'; '.join(why) or 'no build fits'}" for v, why in nearest
         )
+        if len(refused) > len(nearest):
+            reasons.append(f"{len(refused) - len(nearest)} {which} releases refused as well")
         return Stack(build=chosen, pins=_pins(chosen, target), numpy=numpy, reasons=tuple(reasons))
     raise StackRefused(torch_spec, refused, prefer=prefer)

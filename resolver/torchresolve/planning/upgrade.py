@@ -14,7 +14,6 @@ Steps:
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
@@ -39,7 +38,7 @@ from torchresolve.solver import (
 from torchresolve.solver.factory import marker_environment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from torchresolve.db import Database
     from torchresolve.index import IndexClient
@@ -145,21 +144,63 @@ def _blockers(
                 )
             )
             continue
+        way_out = _way_out(name, None, None, target)
         if project.listed == 0:
             reason = f"{name} is not on the index"
         elif not project.files:
             reason = f"no release of {name} has a wheel for {py}"
+            way_out = _way_out(name, factory.newest_python(name), None, target)
+        elif not factory.allow_sdist and _only_dynamic_sdists(factory, name):
+            reason = f"{name} has only sdists whose dependencies are known after a build"
+            way_out = f"use --allow-sdist; or drop {name}"
         else:
             continue
         found.append(
-            BlockedPackage(
-                name=name,
-                requirement=requirement,
-                reason=reason,
-                way_out=_way_out(name, factory.newest_python(name), None, target),
-            )
+            BlockedPackage(name=name, requirement=requirement, reason=reason, way_out=way_out)
         )
     return found
+
+
+def _only_dynamic_sdists(factory: Factory, name: NormalizedName) -> bool:
+    """True when no release has a wheel and the newest sdist's metadata is dynamic."""
+    files = factory.project(name).files
+    if any(f.kind == "wheel" for f in files.values()):
+        return False
+    return not factory.metadata(files[max(files)]).known
+
+
+def _relevant_builds(builds: Sequence[Build], pinned: Version | None) -> list[Build]:
+    """The builds of the old pin whose refusal explains the move: the pinned variant
+    (``+cu101``) when the database has it, else the default index's build."""
+    if pinned is None:
+        return []
+    same = [b for b in builds if b.release.version == Version(pinned.public)]
+    label = pinned.local
+    for wanted in (
+        [b for b in same if label is not None and b.variant.name == label],
+        [b for b in same if b.index_url is None],
+    ):
+        if wanted:
+            return wanted
+    return same
+
+
+def _skipped_releases(
+    factory: Factory, chosen: Build, wishes: Mapping[NormalizedName, Wish]
+) -> str:
+    """``1.13.1 skipped: torchvision 0.14.1 has no wheel for cp311`` for releases tried first."""
+    parts: list[str] = []
+    for build in factory.builds:
+        release = build.release
+        if release.version == chosen.release.version:
+            break
+        for name, companion in release.companions().items():
+            refused = factory.rejected.get(name, {}).get(companion)
+            if name in wishes and refused:
+                part = f"{release.version} skipped: {name} {companion}: {refused}"
+                if part not in parts:
+                    parts.append(part)
+    return "; ".join(parts[:2])
 
 
 def _torch_reason(
@@ -349,10 +390,44 @@ def plan_upgrade(
         allow_sdist=allow_sdist,
         observer=observer,
     )
-    names = sorted(set(wishes) | {TORCH})
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        # Project pages are independent: read them together (errors surface below).
-        list(pool.map(_safe_project(factory), names))
+    try:
+        proposal = _plan(
+            factory,
+            dep,
+            target,
+            wishes=wishes,
+            all_builds=all_builds,
+            builds=builds,
+            current=current,
+            torch=torch,
+            strategy=strategy,
+            era=era,
+            default_index=default_index,
+        )
+    finally:
+        factory.close()
+    if observer is not None:
+        observer.phase_finished("resolve", time.perf_counter() - started)
+    return proposal
+
+
+def _plan(
+    factory: Factory,
+    dep: DependencyFile,
+    target: Target,
+    *,
+    wishes: dict[NormalizedName, Wish],
+    all_builds: Sequence[Build],
+    builds: Sequence[Build],
+    current: Version | None,
+    torch: TorchChoice,
+    strategy: Strategy,
+    era: datetime | None,
+    default_index: str,
+) -> Proposal:
+    db = factory.db
+    # Project pages are independent: read them together (errors surface when used).
+    factory.schedule(sorted(set(wishes) | {TORCH}))
     blocked = _blockers(factory, db, wishes, target)
     for blocker in blocked:
         wishes.pop(blocker.name)
@@ -368,16 +443,20 @@ def plan_upgrade(
     requirements = [
         Requirement(name=w.name, extras=w.extras, origin="input", era=era) for w in wishes.values()
     ]
-    try:
-        resolution = resolve(
-            factory,
-            requirements,
-            observer=observer,
-            hint="try --torch latest, another --cuda, or --allow-sdist",
-        )
-    finally:
-        factory.close()
-    proposal = _proposal(
+    hint = "try --torch latest, another --cuda, or --allow-sdist"
+    resolution = resolve(factory, requirements, observer=factory.observer, hint=hint)
+    chosen = factory.build_for(resolution.pins[TORCH].version) if TORCH in resolution.pins else None
+    if era is not None and chosen is not None and _release_datetime(chosen) != era:
+        # The first usable build did not fit (e.g. its torchvision has no wheel): the stack's
+        # era is the chosen release's, so resolve again with that preference.
+        era = _release_datetime(chosen)
+        factory.set_era(era)
+        requirements = [
+            Requirement(name=w.name, extras=w.extras, origin="input", era=era)
+            for w in wishes.values()
+        ]
+        resolution = resolve(factory, requirements, observer=factory.observer, hint=hint)
+    return _proposal(
         dep,
         factory,
         resolution,
@@ -389,19 +468,6 @@ def plan_upgrade(
         strategy=strategy,
         default_index=default_index,
     )
-    if observer is not None:
-        observer.phase_finished("resolve", time.perf_counter() - started)
-    return proposal
-
-
-def _safe_project(factory: Factory) -> Callable[[NormalizedName], None]:
-    def read(name: NormalizedName) -> None:
-        try:
-            factory.project(name)
-        except IndexQueryError:
-            return
-
-    return read
 
 
 def _proposal(
@@ -431,9 +497,12 @@ def _proposal(
             continue
         if name == TORCH and build is not None:
             pinned = Version(wish.pinned.public) if wish.pinned is not None else None
-            old_builds = [b for b in all_builds if b.release.version == pinned]
+            old_builds = _relevant_builds(all_builds, wish.pinned)
             kept = pinned is not None and Version(chosen.version.public) == pinned
             reason = _torch_reason(old_builds, build, choice, kept, target)
+            skipped = _skipped_releases(factory, build, wishes)
+            if skipped:
+                reason += f" ({skipped})"
         else:
             reason = _reason(name, wish, chosen.version, factory, resolution)
         changes.append(
@@ -456,6 +525,8 @@ def _proposal(
                 " output carries it)"
             )
     warnings.extend(factory.notes)
+    for candidate in resolution.pins.values():
+        warnings.extend(factory.candidate_notes.get(candidate.with_extras(frozenset()), []))
     for candidate in resolution.pins.values():
         public = Version(candidate.version.public)
         for advisory in db.advisories:

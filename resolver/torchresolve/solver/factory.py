@@ -17,7 +17,8 @@ Candidate order (the heart of "upgrade as little as possible"):
 from __future__ import annotations
 
 import itertools
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
@@ -55,7 +56,10 @@ LABELLED: frozenset[NormalizedName] = frozenset({TORCH, canonicalize_name("torch
 published torchaudio/torchtext/torchdata without one (the convention of planning.stack)."""
 PYTHON = "python"
 _PREFETCH = 3
-"""Metadata of this many candidates per project is fetched together (in parallel)."""
+"""Metadata of this many candidates per project is fetched together (in parallel)..."""
+_PREFETCH_MORE = 8
+"""...and this many once the first ones were refused (a backtracking walk)."""
+_WORKERS = 8
 
 
 def _is_cuda_runtime(name: str) -> bool:
@@ -185,13 +189,17 @@ class Factory:
         self._python_full = Version(f"{target.python.major}.{target.python.minor}.99")
         self._python_ok: dict[str, bool] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[NormalizedName, Future[_Project]] = {}
+        self._lock = threading.Lock()
         self._projects: dict[NormalizedName, _Project] = {}
         self._metadata: dict[str, Metadata] = {}
         self._ordered: dict[tuple[NormalizedName, datetime | None], list[Candidate]] = {}
         self.rejected: dict[NormalizedName, dict[Version, str]] = {}
         """Why a version of a project was not offered (no wheel, Python rule...)."""
         self.notes: list[str] = []
-        """Plain-words remarks for the report (metadata fallbacks)."""
+        """Plain-words remarks for the report."""
+        self.candidate_notes: dict[Candidate, list[str]] = {}
+        """Remarks about one candidate (metadata fallbacks), for the report if it is chosen."""
         self._noted: set[str] = set()
         self._builds_by_version: dict[Version, Build] = {}
         for build in self.builds:
@@ -207,19 +215,52 @@ class Factory:
         """The torch build a torch candidate version came from."""
         return self._builds_by_version.get(version)
 
-    def note(self, message: str) -> None:
-        """Record a remark for the report once."""
-        if message not in self._noted:
-            self._noted.add(message)
+    def note(self, message: str, about: Candidate | None = None) -> None:
+        """Record a remark for the report once.
+
+        :param about: the candidate it concerns; the report keeps it only if that candidate
+            is part of the result.
+        """
+        if message in self._noted:
+            return
+        self._noted.add(message)
+        if about is None:
             self.notes.append(message)
-            if self.observer is not None:
-                self.observer.note(message)
+        else:
+            self.candidate_notes.setdefault(about, []).append(message)
+
+    def schedule(self, names: Iterable[NormalizedName]) -> None:
+        """Start reading the index pages of ``names`` in the background.
+
+        Dependencies are scheduled as soon as a candidate's requirements are known, so the
+        pages download while the resolver works on something else.
+        """
+        with self._lock:
+            for name in names:
+                if name in self._projects or name in self._pending:
+                    continue
+                self._pending[name] = self._executor().submit(self._load_project, name)
 
     def project(self, name: NormalizedName) -> _Project:
-        """Compatible files of ``name`` for the target, read from the index once."""
+        """Compatible files of ``name`` for the target, read from the index once.
+
+        :raises IndexQueryError: the index could not be read.
+        """
         found = self._projects.get(name)
         if found is not None:
             return found
+        with self._lock:
+            pending = self._pending.get(name)
+        if pending is not None:
+            return pending.result()
+        return self._load_project(name)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="index")
+        return self._pool
+
+    def _load_project(self, name: NormalizedName) -> _Project:
         project = _Project()
         python, platform = self.target.python, self.target.platform
         rejected = self.rejected.setdefault(name, {})
@@ -253,7 +294,8 @@ class Factory:
                 rejected[version] = "yanked"
             else:
                 rejected[version] = f"no wheel for {py} {platform}"
-        self._projects[name] = project
+        with self._lock:
+            self._projects[name] = project
         return project
 
     def _supports(self, file: DistFile) -> bool:
@@ -298,9 +340,7 @@ class Factory:
         wanted = [f for f in files if f.url not in self._metadata]
         if len(wanted) < 2:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=_PREFETCH, thread_name_prefix="metadata")
-        futures = [(f, self._pool.submit(self.client.metadata, f)) for f in wanted]
+        futures = [(f, self._executor().submit(self.client.metadata, f)) for f in wanted]
         for file, future in futures:
             try:
                 self._metadata[file.url] = future.result()
@@ -354,7 +394,9 @@ class Factory:
         def produce() -> Iterator[Candidate]:
             # Lazy: resolvelib usually needs the first one or two candidates only.
             accepted = (c for c in ordered if accept(c))
-            while chunk := list(itertools.islice(accepted, _PREFETCH)):
+            size = _PREFETCH
+            while chunk := list(itertools.islice(accepted, size)):
+                size = _PREFETCH_MORE
                 self._prefetch(c.file for c in chunk if c.file is not None)
                 for candidate in chunk:
                     if self._admissible(candidate):
@@ -430,6 +472,11 @@ class Factory:
         if cached is None:
             cached = self._ordered[key] = self._order_candidates(name, era)
         return cached
+
+    def set_era(self, era: datetime | None) -> None:
+        """Change the era of direct requirements (after the torch release was settled)."""
+        self.era = era
+        self._ordered.clear()
 
     def _order_candidates(self, name: NormalizedName, era: datetime | None) -> list[Candidate]:
         project = self.project(name)
@@ -507,6 +554,7 @@ class Factory:
                     )
                 )
         found.extend(self._rule_requirements(candidate, {r.name for r in found}))
+        self.schedule(r.name for r in found)
         return found
 
     def _metadata_requirements(
@@ -518,7 +566,8 @@ class Factory:
         if not meta.known:
             self.note(
                 f"{candidate.name} {candidate.version}: dependencies unknown (sdist with dynamic"
-                " metadata); taken as none"
+                " metadata); taken as none",
+                candidate,
             )
         strip_runtime = candidate.name in {TORCH, *FAMILY} and candidate.version.local is not None
         found: list[Requirement] = []
@@ -541,7 +590,8 @@ class Factory:
             self.note(
                 f"dependencies of {candidate.name} {candidate.version} are read from the"
                 f" default index's {candidate.version.public} minus its nvidia-*/triton"
-                " requirements (the PyTorch index is not queried for metadata)"
+                " requirements (the PyTorch index is not queried for metadata)",
+                candidate,
             )
         return found
 

@@ -113,9 +113,10 @@ class _Pipeline:
         try:
             yield
         finally:
+            # Recorded even when interrupted; announced as finished only when it finished.
             seconds = time.monotonic() - start
             self.phases.append(PhaseTiming(name=name, seconds=seconds))
-            self.observer.phase_finished(name, seconds)
+        self.observer.phase_finished(name, seconds)
 
     def note(self, text: str) -> None:
         self.notes.append(text)

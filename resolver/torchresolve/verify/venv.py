@@ -196,14 +196,15 @@ def subprocess_environ(env: Environment, environ: Mapping[str, str]) -> dict[str
 
 
 def remove_tree(path: Path) -> None:
-    """Delete ``path`` completely, with Ctrl-C held off until it is gone.
+    """Delete ``path`` completely, with Ctrl-C (and SIGTERM) held off until it is gone.
 
     A second Ctrl-C during cleanup would otherwise leave a half-deleted venv behind.
     """
+    held = (signal.SIGINT, signal.SIGTERM)
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    previous = [signal.signal(s, signal.SIG_IGN) for s in held] if in_main else []
     try:
         shutil.rmtree(path, ignore_errors=True)
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in zip(held, previous, strict=False):
+            signal.signal(sig, handler)
