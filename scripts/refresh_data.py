@@ -57,12 +57,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CompanionFacts",
     "IndexFacts",
+    "Report",
     "TorchFacts",
     "collect",
     "compare",
     "json_api_base",
     "main",
+    "platform_of",
+    "read_arch_list",
     "resolve_index_url",
+    "wheel_pythons",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,17 +116,22 @@ def resolve_index_url(environ: Mapping[str, str] | None = None) -> str:
 
 
 def _pip_conf_index_url(env: Mapping[str, str]) -> str | None:
-    files: list[Path] = []
-    if env.get("PIP_CONFIG_FILE"):
-        files.append(Path(env["PIP_CONFIG_FILE"]))
+    # pip's order: global files, then user files (skipped when PIP_CONFIG_FILE names an existing
+    # file), then the virtualenv's, then PIP_CONFIG_FILE; later files override earlier ones.
+    env_file = env.get("PIP_CONFIG_FILE")
+    if env_file == os.devnull:
+        return None
     xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
-    files.extend(Path(d) / "pip" / "pip.conf" for d in xdg_dirs)
+    files: list[Path] = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d]
     files.append(Path("/etc/pip.conf"))
-    home = Path(env.get("HOME", str(Path.home())))
-    files.append(Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf")
-    files.append(home / ".pip" / "pip.conf")
+    if not (env_file and Path(env_file).exists()):
+        home = Path(env.get("HOME", str(Path.home())))
+        files.append(home / ".pip" / "pip.conf")
+        files.append(Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf")
     if env.get("VIRTUAL_ENV"):
         files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
+    if env_file:
+        files.append(Path(env_file))
     found: str | None = None
     for path in files:
         parser = configparser.ConfigParser(interpolation=None)
@@ -130,7 +139,6 @@ def _pip_conf_index_url(env: Mapping[str, str]) -> str | None:
             parser.read(path, encoding="utf-8")
         except (OSError, configparser.Error):
             continue
-        # Later files override earlier ones, as in pip.
         if parser.has_option("global", "index-url"):
             found = parser.get("global", "index-url").strip()
     return found
@@ -548,7 +556,9 @@ def collect(
             )
             for name in pages
             if name != "torch"
-            for version, files in _releases(pages[name][1], COMPANION_FLOOR[name]).items()
+            for version, files in _releases(
+                pages[name][1], COMPANION_FLOOR.get(name, Version("0"))
+            ).items()
         }
         torch_facts = {v: job.result() for v, job in sorted(torch_jobs.items())}
         companion_facts: dict[str, dict[Version, CompanionFacts]] = {}
@@ -809,6 +819,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-ecosystem", action="store_true", help="skip scripts/refresh_ecosystem.py"
     )
     parser.add_argument(
+        "--companions",
+        default=",".join(COMPANIONS),
+        help="comma-separated companion projects to check (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-arch", action="store_true", help="skip reading arch lists out of torch wheels"
     )
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per request")
@@ -820,7 +835,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_base = json_api_base(resolve_index_url())
     with requests.Session() as session:
         facts = collect(
-            session, api_base, timeout=args.timeout, workers=args.workers, arch=not args.no_arch
+            session,
+            api_base,
+            timeout=args.timeout,
+            workers=args.workers,
+            companions=tuple(c.strip() for c in args.companions.split(",") if c.strip()),
+            arch=not args.no_arch,
         )
     report = compare(curated, facts)
     if args.dump_facts:

@@ -243,3 +243,246 @@ def _load_refresh_script() -> Any:
 def test_index_metadata_agrees_with_the_data() -> None:
     refresh = _load_refresh_script()
     assert refresh.main(["--no-arch", "--no-ecosystem"]) == 0
+
+
+# ------------------------------------------------------------------ refresh script, offline
+# scripts/refresh_data.py against a real HTTP server on 127.0.0.1 serving a tiny index: a torch
+# project with two releases (real wheel zips built here) and a torchvision companion.
+
+TORCH_VERSION_PY = """from typing import Optional
+__version__ = '{version}+cu128'
+cuda: Optional[str] = '12.8'
+hip: Optional[str] = None
+"""
+TORCH_METADATA = """Metadata-Version: 2.1
+Name: torch
+Version: {version}
+Requires-Dist: filelock
+Requires-Dist: nvidia-cuda-runtime-cu12==12.8.90; platform_system == "Linux"
+Requires-Dist: nvidia-cudnn-cu12==9.10.2.21; platform_system == "Linux"
+Requires-Dist: nvidia-nccl-cu12==2.27.3; platform_system == "Linux"
+"""
+ARCH_FLAGS = (
+    b"\0unrelated_kernel_sm_80\0std::string ipc_hsm_70 sm_75 sm_80 sm_86 sm_90 sm_100 sm_120\0"
+)
+
+
+def _wheel(path: Path, members: dict[str, bytes]) -> None:
+    import random
+    import zipfile
+
+    # Incompressible padding makes a whole-file download stand out in the server log.
+    filler = random.Random(0).randbytes(400_000)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("torch/lib/padding.bin"), filler)
+        for name, body in members.items():
+            archive.writestr(name, body)
+
+
+def _project_json(files: dict[str, list[tuple[str, str]]]) -> bytes:
+    import json
+
+    releases = {
+        version: [
+            {
+                "filename": name,
+                "url": f"../../files/{name}",
+                "upload_time": uploaded,
+                "size": None,
+                "yanked": False,
+            }
+            for name, uploaded in entries
+        ]
+        for version, entries in files.items()
+    }
+    return json.dumps({"info": {}, "releases": releases}).encode()
+
+
+@pytest.fixture
+def tiny_index(tmp_path: Path) -> Path:
+    root = tmp_path / "index"
+    (root / "files").mkdir(parents=True)
+    torch_files: dict[str, list[tuple[str, str]]] = {}
+    for version, day in (("2.8.0", "2025-08-06"), ("2.9.0", "2025-10-15")):
+        linux = f"torch-{version}-cp313-cp313-manylinux_2_28_x86_64.whl"
+        _wheel(
+            root / "files" / linux,
+            {
+                "torch/version.py": TORCH_VERSION_PY.format(version=version).encode(),
+                "torch/lib/libtorch_python.so": b"\x7fELF" + ARCH_FLAGS,
+                f"torch-{version}.dist-info/METADATA": TORCH_METADATA.format(
+                    version=version
+                ).encode(),
+            },
+        )
+        torch_files[version] = [
+            (linux, f"{day}T15:00:00"),
+            (f"torch-{version}-cp312-cp312-win_amd64.whl", f"{day}T14:00:00"),
+            (f"torch-{version}-cp313-cp313t-manylinux_2_28_x86_64.whl", f"{day}T16:00:00"),
+        ]
+    (root / "pypi" / "torch").mkdir(parents=True)
+    (root / "pypi" / "torch" / "json").write_bytes(_project_json(torch_files))
+    vision_files: dict[str, list[tuple[str, str]]] = {}
+    for vision, torch_pin in (("0.23.0", "torch==2.8.0"), ("0.24.0", "torch>=2.9.0")):
+        name = f"torchvision-{vision}-cp313-cp313-manylinux_2_28_x86_64.whl"
+        metadata = f"Metadata-Version: 2.1\nName: torchvision\nVersion: {vision}\n"
+        metadata += f"Requires-Dist: numpy\nRequires-Dist: {torch_pin}\n"
+        _wheel(
+            root / "files" / name,
+            {f"torchvision-{vision}.dist-info/METADATA": metadata.encode()},
+        )
+        vision_files[vision] = [(name, "2025-08-06T16:00:00")]
+    (root / "pypi" / "torchvision").mkdir(parents=True)
+    (root / "pypi" / "torchvision" / "json").write_bytes(_project_json(vision_files))
+    return root
+
+
+TINY_TOML = """
+[[torch]]
+version = "2.8.0"
+released = 2025-08-06
+pypi_variant = "cu128"
+numpy_abi = 2
+torchvision = "0.23.0"
+[torch.python]
+linux_x86_64 = ["3.13"]
+windows = ["3.12"]
+[[torch.variant]]
+name = "cu128"
+arch = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+ptx = []
+cudnn = "9.10.2"
+nccl = "2.27.3"
+source = "test"
+
+[[torch]]
+version = "2.9.0"
+released = 2025-10-15
+pypi_variant = "cu128"
+numpy_abi = 2
+torchvision = "0.24.0"
+[torch.python]
+linux_x86_64 = ["3.13"]
+windows = ["3.12"]
+[[torch.variant]]
+name = "cu128"
+arch = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+ptx = []
+source = "test"
+"""
+
+
+def _collect(refresh: Any, server: Any) -> Any:
+    import requests
+
+    with requests.Session() as session:
+        return refresh.collect(
+            session,
+            refresh.json_api_base(server.simple_url),
+            timeout=10.0,
+            workers=2,
+            companions=("torchvision",),
+        )
+
+
+def test_refresh_reads_index_facts_with_range_requests_only(
+    tiny_index: Path, index_server_factory: Any
+) -> None:
+    refresh = _load_refresh_script()
+    server = index_server_factory(tiny_index)
+    facts = _collect(refresh, server)
+
+    torch_2_8 = facts.torch[Version("2.8.0")]
+    assert torch_2_8.released == dt.date(2025, 8, 6)
+    # Free-threaded (cp313t) wheels are not counted.
+    assert dict(torch_2_8.python) == {"linux_x86_64": ("3.13",), "windows": ("3.12",)}
+    assert torch_2_8.pypi_variant == "cu128"
+    assert torch_2_8.runtime_cuda == "12.8"
+    assert (torch_2_8.cudnn, torch_2_8.nccl) == ("9.10.2", "2.27.3")
+    assert torch_2_8.arch == ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
+    vision = facts.companions["torchvision"]
+    assert vision[Version("0.23.0")].exact_torch == {Version("2.8.0")}
+    assert vision[Version("0.24.0")].loose == ("torch>=2.9.0",)
+
+    wheel_requests = server.requests_to("/files/")
+    assert wheel_requests
+    assert all(entry.range and entry.status == 206 for entry in wheel_requests)
+    for entry in wheel_requests:  # never a whole wheel
+        assert entry.sent < 400_000
+
+
+def test_refresh_compare_reports_each_disagreement(
+    tiny_index: Path, index_server_factory: Any
+) -> None:
+    refresh = _load_refresh_script()
+    facts = _collect(refresh, index_server_factory(tiny_index))
+    curated = tomllib.loads(TINY_TOML)
+    assert refresh.compare(curated, facts).disagreements == []
+
+    curated["torch"][0]["released"] = dt.date(2025, 8, 7)
+    curated["torch"][0]["pypi_variant"] = "cu126"
+    curated["torch"][0]["torchvision"] = "0.24.0"
+    curated["torch"][1]["python"]["linux_x86_64"] = ["3.12", "3.13"]
+    curated["torch"][1]["variant"][0]["arch"] = ["sm_90"]
+    del curated["torch"][1]["torchvision"]
+    report = refresh.compare(curated, facts)
+    text = "\n".join(report.disagreements)
+    assert "torch 2.8.0: released 2025-08-07 in data, 2025-08-06 on the index" in text
+    assert "torch 2.8.0: pypi_variant 'cu126' in data, 'cu128'" in text
+    assert "torch 2.8.0: torchvision 0.24.0 in data, but" in text
+    assert "requires torch>=2.9.0" in text
+    assert "python[linux_x86_64] = ['3.12', '3.13'] in data, ['3.13'] on the index" in text
+    assert "torch 2.9.0: cu128 arch ['sm_90']" in text
+    assert len(report.disagreements) == 7
+    assert any("torchvision 0.24.0 METADATA declares torch>=2.9.0" in n for n in report.notes)
+
+
+def test_refresh_reports_a_server_that_ignores_ranges(
+    tiny_index: Path, index_server_factory: Any
+) -> None:
+    refresh = _load_refresh_script()
+    server = index_server_factory(tiny_index, honour_range=False)
+    facts = _collect(refresh, server)
+    report = refresh.compare(tomllib.loads(TINY_TOML), facts)
+    assert any("could not read the Linux wheel" in d for d in report.disagreements)
+    assert any("range request answered HTTP 200" in d for d in report.disagreements)
+
+
+def test_refresh_main_exit_status(
+    tiny_index: Path,
+    index_server_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    refresh = _load_refresh_script()
+    server = index_server_factory(tiny_index)
+    monkeypatch.setenv("PIP_INDEX_URL", server.simple_url)
+    good = tmp_path / "torch.toml"
+    good.write_text(TINY_TOML)
+    args = ["--data", str(good), "--no-ecosystem", "--companions", "torchvision", "--json"]
+    assert refresh.main(args) == 0
+    assert '"disagreements": []' in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_TOML.replace("released = 2025-10-15", "released = 2025-10-16"))
+    assert refresh.main(["--data", str(bad), "--no-ecosystem", "--companions", "torchvision"]) == 1
+    assert "DISAGREE torch 2.9.0: released 2025-10-16" in capsys.readouterr().out
+
+
+def test_refresh_takes_the_index_url_from_pip_configuration(tmp_path: Path) -> None:
+    import os
+
+    import pypi_simple
+
+    refresh = _load_refresh_script()
+    local = "http://127.0.0.1:9/simple/"
+    assert refresh.resolve_index_url({"PIP_INDEX_URL": local.rstrip("/")}) == local
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {local}\n")
+    environ = {"PIP_CONFIG_FILE": str(conf), "HOME": str(tmp_path), "XDG_CONFIG_DIRS": ""}
+    assert refresh.resolve_index_url(environ) == local
+    fallback = refresh.resolve_index_url({"PIP_CONFIG_FILE": os.devnull})
+    assert fallback.rstrip("/") == pypi_simple.PYPI_SIMPLE_ENDPOINT.rstrip("/")
+    assert refresh.json_api_base(local) == "http://127.0.0.1:9/pypi/"
+    with pytest.raises(ValueError, match="does not end in /simple/"):
+        refresh.json_api_base("http://127.0.0.1:9/index/")

@@ -1,20 +1,16 @@
-"""Fixtures for the verify tests: a wheelhouse of tiny wheels built here, hermetic installer
-settings, and small real venvs to check in place."""
+"""Fixtures for the verify tests: a wheelhouse of tiny wheels built here and hermetic installer
+settings (the helpers behind them live in ``_verify_helpers``)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from _verify_wheels import build_wheel
-
-from torchresolve import _subprocess
-from torchresolve.verify.venv import find_uv
+from _verify_helpers import build_wheel, hermetic_environ
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -29,14 +25,6 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def hermetic_environ() -> dict[str, str]:
-    """This process's environment without the machine's pip/uv configuration."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["UV_NO_CONFIG"] = "1"
-    return env
-
-
 @pytest.fixture
 def hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Apply :func:`hermetic_environ` to this process (the CLI reads ``os.environ``)."""
@@ -47,20 +35,3 @@ def hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
-
-
-def make_env(root: Path, wheelhouse: Path, packages: list[str], *, no_deps: bool = False) -> Path:
-    """A real venv at ``root`` holding ``packages`` from ``wheelhouse``; returns its python."""
-    environ: Mapping[str, str] = hermetic_environ()
-    uv = find_uv(environ)
-    assert uv is not None, "uv is part of the test extras"
-    _subprocess.run(
-        [uv, "venv", "--quiet", "--python", sys.executable, root], timeout=120, env=environ
-    )
-    python = root / "bin" / "python"
-    if packages:
-        argv: list[str | Path] = [uv, "pip", "install", "--quiet", "--python", python]
-        argv.append("--no-index")
-        argv += ["--find-links", wheelhouse, *(["--no-deps"] if no_deps else []), *packages]
-        _subprocess.run(argv, timeout=120, env=environ)
-    return python

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _verify_helpers import hermetic_environ
+
 from torchresolve.cli.verify import add_verify_arguments
 
 
@@ -28,8 +30,6 @@ def test_chained_options_reuse_the_callers_flags_and_prefix_reports() -> None:
 
 def test_standalone_module_runs_without_the_cli_entry(tmp_path: Path, wheelhouse: Path) -> None:
     """``python -m torchresolve.verify`` is what runs on a GPU machine without our deps."""
-    from conftest import hermetic_environ
-
     file = tmp_path / "proposal.txt"
     file.write_text("beta==1.0\n")
     argv = [sys.executable, "-m", "torchresolve.verify", str(file), "--no-smoke", "--no-index",

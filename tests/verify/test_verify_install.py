@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from _verify_helpers import make_env
 
-from conftest import make_env
 from torchresolve.cli.main import main
 from torchresolve.verify import VerifyOptions, verify
 from torchresolve.verify.venv import BASE_PTH

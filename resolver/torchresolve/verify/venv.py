@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from packaging.version import InvalidVersion, Version
 
 from torchresolve import _subprocess
-from torchresolve.errors import InputError, VerifyError
+from torchresolve.errors import InputError, SubprocessError, VerifyError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -127,21 +127,20 @@ def create_venv(
     :param with_pip: seed pip into the venv (stdlib venv only; uv venvs are installed into from
         outside).
     :raises InputError: a version was given but uv is not available to find it.
-    :raises SubprocessError: creation failed.
+    :raises VerifyError: creation failed (the installer's last error line included).
     """
     if uv is not None:
-        _subprocess.run(
-            [uv, "venv", "--quiet", "--python", python, root], timeout=timeout, env=environ
-        )
+        argv: list[str | Path] = [uv, "venv", "--quiet", "--python", python, root]
     else:
         if not Path(python).exists():
             raise InputError(
                 f"--python {python}: no interpreter python{python} on PATH (uv could find it)"
             )
-        argv: list[str | Path] = [python, "-m", "venv"]
-        if not with_pip:
-            argv.append("--without-pip")
-        _subprocess.run([*argv, root], timeout=timeout, env=environ)
+        argv = [python, "-m", "venv", *([] if with_pip else ["--without-pip"]), root]
+    try:
+        _subprocess.run(argv, timeout=timeout, env=environ)
+    except SubprocessError as exc:
+        raise VerifyError(f"cannot create a venv with Python {python}: {exc}") from exc
     return Environment(root=root, python=interpreter_of(root), created=True)
 
 

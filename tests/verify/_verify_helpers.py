@@ -1,19 +1,25 @@
-"""Build tiny, valid, pure-Python wheels for install tests (no network, no build backend)."""
+"""Helpers for the verify tests: tiny valid wheels (no network, no build backend), a hermetic
+installer environment, and small real venvs."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import sys
 import zipfile
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from torchresolve import _subprocess
+from torchresolve.verify.venv import find_uv
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-__all__ = ["build_wheel"]
+__all__ = ["build_wheel", "hermetic_environ", "make_env"]
 
 
 def _record_hash(data: bytes) -> str:
@@ -52,3 +58,28 @@ def build_wheel(
         for path, text in files.items():
             archive.writestr(path, text)
     return wheel
+
+
+def hermetic_environ() -> dict[str, str]:
+    """This process's environment without the machine's pip/uv configuration."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["UV_NO_CONFIG"] = "1"
+    return env
+
+
+def make_env(root: Path, wheelhouse: Path, packages: list[str], *, no_deps: bool = False) -> Path:
+    """A real venv at ``root`` holding ``packages`` from ``wheelhouse``; returns its python."""
+    environ: Mapping[str, str] = hermetic_environ()
+    uv = find_uv(environ)
+    assert uv is not None, "uv is part of the test extras"
+    _subprocess.run(
+        [uv, "venv", "--quiet", "--python", sys.executable, root], timeout=120, env=environ
+    )
+    python = root / "bin" / "python"
+    if packages:
+        argv: list[str | Path] = [uv, "pip", "install", "--quiet", "--python", python]
+        argv.append("--no-index")
+        argv += ["--find-links", wheelhouse, *(["--no-deps"] if no_deps else []), *packages]
+        _subprocess.run(argv, timeout=120, env=environ)
+    return python
