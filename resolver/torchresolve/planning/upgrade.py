@@ -305,6 +305,21 @@ def _crossed(db: Database, name: NormalizedName, old: Version | None, new: Versi
     ]
 
 
+def _advisories(db: Database, name: NormalizedName, version: Version) -> list[str]:
+    """One line naming the known advisories that still affect ``name version``."""
+    public = Version(version.public)
+    hits = [a for a in db.advisories if a.package == name and a.affected.contains(public, True)]
+    if not hits:
+        return []
+    fixed = [a.fixed for a in hits if a.fixed is not None]
+    detail = f"{hits[0].id}: {hits[0].summary}" if len(hits) == 1 else ", ".join(a.id for a in hits)
+    tail = f"; all fixed by {max(fixed)}" if fixed and len(fixed) == len(hits) else ""
+    return [
+        f"{name} {version} has {len(hits)} known advisor{'y' if len(hits) == 1 else 'ies'}"
+        f" ({detail}){tail}"
+    ]
+
+
 def _floor(wish: Wish) -> Version | None:
     if wish.pinned is not None:
         return wish.pinned
@@ -527,15 +542,8 @@ def _proposal(
     warnings.extend(factory.notes)
     for candidate in resolution.pins.values():
         warnings.extend(factory.candidate_notes.get(candidate.with_extras(frozenset()), []))
-    for candidate in resolution.pins.values():
-        public = Version(candidate.version.public)
-        for advisory in db.advisories:
-            if advisory.package == candidate.name and advisory.affected.contains(public, True):
-                fixed = f"; fixed in {advisory.fixed}" if advisory.fixed else ""
-                warnings.append(
-                    f"{candidate.name} {candidate.version} is affected by {advisory.id}:"
-                    f" {advisory.summary}{fixed}"
-                )
+    for candidate in sorted(resolution.pins.values(), key=lambda c: c.name):
+        warnings.extend(_advisories(db, candidate.name, candidate.version))
     pins = tuple(
         Pin(
             name=candidate.name,

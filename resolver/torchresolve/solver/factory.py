@@ -359,6 +359,9 @@ class Factory:
         for rule in self.db.rules_for(name, public):
             if canonicalize_name(rule.require.name) != PYTHON or rule.severity != "error":
                 continue
+            marker = rule.require.marker
+            if marker is not None and not marker.evaluate(self.environment):
+                continue
             if not rule.require.specifier.contains(self.target.python, prereleases=True):
                 return f"{rule.reason} (rule {rule.id})"
         return None
@@ -650,6 +653,8 @@ class Factory:
     def _rule_requirement(self, rule: Rule) -> Iterator[Requirement]:
         name = canonicalize_name(rule.require.name)
         if name == PYTHON or rule.severity != "error" or name not in self.universe:
+            return
+        if rule.require.marker is not None and not rule.require.marker.evaluate(self.environment):
             return
         yield Requirement(
             name=name,
