@@ -334,3 +334,34 @@ def test_a_curated_rule_on_a_transitive_dependency_is_enforced(
     assert _pins(plain)["requests"] < Version("2.30")  # the era choice without the rule
     proposal = _plan(client, db, _h100(db))
     assert _pins(proposal)["requests"] >= Version("2.30")
+
+
+def test_a_kept_old_pin_gets_dependencies_from_its_own_era(
+    client: IndexClient, db: Database, tmp_path: Path
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("oldparent==1.0\n", encoding="utf-8")
+    parent = next(f for f in client.files("oldparent") if f.version == Version("1.0"))
+    assert parent.upload_time is not None
+    children = client.files("child")
+    expected = max(
+        f.version
+        for f in children
+        if f.upload_time is not None and f.upload_time <= parent.upload_time
+    )
+    minimal = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs)
+    assert _pins(minimal)["child"] == expected
+    assert expected < max(f.version for f in children)
+    latest = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs, strategy="latest")
+    assert _pins(latest)["child"] == max(f.version for f in children)
+
+
+def test_allow_sdist_accepts_an_sdist_with_dynamic_metadata_and_says_so(
+    client: IndexClient, db: Database, tmp_path: Path
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("oldpure\n", encoding="utf-8")
+    proposal = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs, allow_sdist=True)
+    assert not proposal.blockers
+    assert _pins(proposal)["oldpure"] == Version("0.3")
+    assert any("oldpure 0.3: dependencies unknown" in w for w in proposal.warnings)

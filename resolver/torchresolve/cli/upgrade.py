@@ -165,6 +165,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
             write_output(changed, new)
     if args.constraints:
         write_output(args.constraints, render_constraints(proposal, hashes=bool(args.hashes)))
+        bare = [str(p.name) for p in proposal.pins.pins if not p.hashes]
+        if args.hashes and bare:
+            console.warn(
+                f"--hashes: no published hash for {', '.join(bare)} (PyTorch-index builds);"
+                " pip's --require-hashes mode will refuse the file"
+            )
     write_output("-", _render(proposal, args.format))
     code = EXIT_BLOCKED if proposal.blockers else 0
     if args.verify:

@@ -392,7 +392,10 @@ def plan_upgrade(
     spec = SpecifierSet(f"=={torch}") if isinstance(torch, Version) else None
     all_builds = builds_for(db, target, spec)
     builds = order_builds(all_builds, torch, current)
-    era = _release_datetime(builds[0]) if builds and strategy == "minimal" else None
+    # Unpinned packages of a torch project prefer the chosen torch's era; without torch there
+    # is no era to anchor to and they take the newest release.
+    anchored = builds and strategy == "minimal" and bool(({TORCH} | FAMILY) & set(wishes))
+    era = _release_datetime(builds[0]) if anchored else None
     factory = Factory(
         client=client,
         db=db,
