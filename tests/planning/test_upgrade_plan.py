@@ -237,6 +237,23 @@ def test_an_unsupported_pin_moves_up_to_the_closest_version_with_a_wheel(
     assert numpy.specifier == SpecifierSet(f"=={wheels[0]}")
 
 
+def test_an_unusable_range_moves_to_the_closest_version_above_it(
+    client: IndexClient, db: Database, tmp_path: Path
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("numpy>=1.18,<1.19\n", encoding="utf-8")
+    proposal = _plan(client, db, Target(python=PY311, cuda="cpu"), reqs)
+    numpy = next(c for c in proposal.changes if c.name == "numpy")
+    wheels = sorted(
+        f.version
+        for f in client.files("numpy")
+        if f.kind == "wheel" and supports(f, PY311, "linux_x86_64") and f.version >= Version("1.19")
+    )
+    # The lowest release above the range that has a wheel, not the newest of the torch era.
+    assert numpy.new == wheels[0]
+    assert numpy.reason.startswith("nothing in <1.19,>=1.18 fits")
+
+
 def test_latest_strategy_still_respects_the_numpy_abi(client: IndexClient, db: Database) -> None:
     proposal = _plan(client, db, _h100(db), strategy="latest")
     wheels = [f.version for f in client.files("numpy") if supports(f, PY311, "linux_x86_64")]

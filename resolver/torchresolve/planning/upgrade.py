@@ -245,6 +245,16 @@ def _reason(
         )
     parts: list[str] = []
     candidates = [old] if old is not None else []
+    if old is None:
+        # A range the new stack cannot honour: explain through the newest release it admits.
+        admitted = [
+            v
+            for v in factory.project(name).released
+            if wish.specifier.contains(v, prereleases=True)
+        ]
+        if admitted:
+            candidates = [max(admitted)]
+            parts.append(f"nothing in {wish.specifier} fits")
     for version in candidates:
         refused = factory.rejected.get(name, {}).get(Version(version.public))
         if refused:

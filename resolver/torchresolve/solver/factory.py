@@ -495,8 +495,9 @@ class Factory:
         elif wish is not None:
             # A range from the input is honoured first; beyond it only when needed.
             inside = [v for v in versions if wish.specifier.contains(v, prereleases=True)]
-            outside = [v for v in versions if v not in set(inside)]
-            ordered = self._era_order(project, inside, era) + self._era_order(project, outside, era)
+            ordered = self._era_order(project, inside, era) + self._closest_outside(
+                project, versions, wish.specifier
+            )
         else:
             ordered = self._era_order(project, versions, era)
         # Releases with a wheel first: an sdist-only release is a last resort (its metadata
@@ -513,6 +514,24 @@ class Factory:
             )
             for v in ordered
         ]
+
+    @staticmethod
+    def _closest_outside(
+        project: _Project, versions: Sequence[Version], specifier: SpecifierSet
+    ) -> list[Version]:
+        """Versions outside a range from the input, closest to the range first.
+
+        A range the target cannot honour (``numpy>=1.18,<1.19`` on CPython 3.11) moves as
+        little as it can: the versions above the newest release the range admits, ascending,
+        then the ones below it, descending. The admitted releases are taken from every known
+        upload, not only the target's wheels, so an unusable range still anchors the move.
+        """
+        outside = [v for v in versions if not specifier.contains(v, prereleases=True)]
+        admitted = [v for v in project.released if specifier.contains(v, prereleases=True)]
+        if not admitted:
+            return list(reversed(outside))
+        anchor = max(admitted)
+        return [v for v in outside if v > anchor] + [v for v in reversed(outside) if v < anchor]
 
     @staticmethod
     def _era_order(
