@@ -184,7 +184,7 @@ def test_auto_without_a_gpu_means_cpu() -> None:
     target = target_from_args(_args(), load_database(GOOD), observer, detect=_detect_nothing)
     assert target.cuda == "cpu"
     assert target.arch is None
-    assert target.detected == ("cuda: cpu (no NVIDIA GPU found via nvidia-smi)",)
+    assert target.detected == ("cuda: cpu (no NVIDIA GPU detected through NVML or nvidia-smi)",)
     assert observer.notes == ["nvidia-smi not found"]
 
 

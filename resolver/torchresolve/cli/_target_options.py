@@ -175,7 +175,7 @@ def target_from_args(
                 detected.append(f"driver: {format_driver(driver)} via {detection.method}")
         else:
             cuda = "cpu"
-            detected.append(f"cuda: cpu (no NVIDIA GPU found via {detection.method})")
+            detected.append("cuda: cpu (no NVIDIA GPU detected through NVML or nvidia-smi)")
     return Target(
         python=python,
         platform=target_platform,
