@@ -11,25 +11,23 @@ HTTP range requests into wheels (never a whole wheel):
   and torchdata wheels.
 
 Prints every disagreement with data/torch.toml and exits 1 when there is any, 0 when none.
-``--json`` prints a machine-readable report instead. When ``scripts/refresh_ecosystem.py``
-exists, its ``check() -> list[str]`` disagreements are included.
+``--json`` prints a machine-readable report instead. Unless ``--no-ecosystem`` is given, the
+disagreements of ``scripts/refresh_ecosystem.py``'s ``check()`` are included.
 
-The index URL comes from ``PIP_INDEX_URL``, else pip.conf's ``global.index-url``, else
-``pypi_simple.PYPI_SIMPLE_ENDPOINT``; the JSON API is the simple URL with ``/simple/`` replaced
-by ``/pypi/``.
+The index URL is the one pip would use (``torchresolve.index.load_index_config``); the JSON
+API is the simple URL with ``/simple/`` replaced by ``/pypi/``
+(``torchresolve.index.json_api_url``). Wheels are read with ``torchresolve.index``'s fetcher
+and wheel reader.
 """
 
 from __future__ import annotations
 
 import argparse
-import configparser
 import contextlib
-import importlib.util
 import json
-import os
 import re
 import sys
-import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -49,10 +47,15 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _wheelzip import RemoteZip, WheelReadError
+from refresh_ecosystem import MAX_DOWNLOAD, default_index_url, open_wheel, platform_of
+from refresh_ecosystem import check as ecosystem_check
+from torchresolve.errors import IndexQueryError
+from torchresolve.index import json_api_url
+from torchresolve.index.http import Fetcher
+from torchresolve.index.wheelzip import NoRangeSupport, find_metadata_member, read_wheel_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "CompanionFacts",
@@ -61,11 +64,10 @@ __all__ = [
     "TorchFacts",
     "collect",
     "compare",
-    "json_api_base",
+    "default_index_url",
     "main",
     "platform_of",
     "read_arch_list",
-    "resolve_index_url",
     "wheel_pythons",
 ]
 
@@ -94,66 +96,6 @@ _ARCH_FLAGS = re.compile(rb"((?:(?:sm|compute)_[0-9]{2,3}[af]? )*(?:sm|compute)_
 _ARCH_MEMBER = re.compile(r"^torch/(?:lib/libtorch_python\.so|_C\.[^/]*\.so)$")
 _CUDNN = re.compile(r"^nvidia-cudnn(?:-cu\d+)?$")
 _NCCL = re.compile(r"^nvidia-nccl(?:-cu\d+)?$")
-
-
-# --------------------------------------------------------------------------- index location
-
-
-def resolve_index_url(environ: Mapping[str, str] | None = None) -> str:
-    """Return the simple index URL pip would use, ending in ``/``.
-
-    :param environ: the environment (``os.environ`` when None).
-    """
-    env = os.environ if environ is None else environ
-    if env.get("PIP_INDEX_URL"):
-        return _slash(env["PIP_INDEX_URL"])
-    from_conf = _pip_conf_index_url(env)
-    if from_conf:
-        return _slash(from_conf)
-    import pypi_simple
-
-    return _slash(pypi_simple.PYPI_SIMPLE_ENDPOINT)
-
-
-def _pip_conf_index_url(env: Mapping[str, str]) -> str | None:
-    # pip's order: global files, then user files (skipped when PIP_CONFIG_FILE names an existing
-    # file), then the virtualenv's, then PIP_CONFIG_FILE; later files override earlier ones.
-    env_file = env.get("PIP_CONFIG_FILE")
-    if env_file == os.devnull:
-        return None
-    xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
-    files: list[Path] = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d]
-    files.append(Path("/etc/pip.conf"))
-    if not (env_file and Path(env_file).exists()):
-        home = Path(env.get("HOME", str(Path.home())))
-        files.append(home / ".pip" / "pip.conf")
-        files.append(Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf")
-    if env.get("VIRTUAL_ENV"):
-        files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
-    if env_file:
-        files.append(Path(env_file))
-    found: str | None = None
-    for path in files:
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            parser.read(path, encoding="utf-8")
-        except (OSError, configparser.Error):
-            continue
-        if parser.has_option("global", "index-url"):
-            found = parser.get("global", "index-url").strip()
-    return found
-
-
-def _slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
-def json_api_base(simple_url: str) -> str:
-    """Derive the JSON API base (``.../pypi/``) from a simple index URL (``.../simple/``)."""
-    url = _slash(simple_url)
-    if not url.endswith("/simple/"):
-        raise ValueError(f"index URL does not end in /simple/: {url}")
-    return url[: -len("simple/")] + "pypi/"
 
 
 # --------------------------------------------------------------------------- facts
@@ -235,41 +177,6 @@ class IndexFacts:
     bytes_read: int = 0
 
 
-@dataclass(slots=True)
-class _Counter:
-    count: int = 0
-    size: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, response: requests.Response, *_: Any, **__: Any) -> None:
-        with self.lock:
-            self.count += 1
-            self.size += len(response.content)
-
-
-def platform_of(tag_platform: str) -> tuple[str, ...]:
-    """Map a wheel platform tag to database platform names (none when not tracked)."""
-    if tag_platform.startswith(("manylinux", "musllinux", "linux")):
-        if tag_platform.startswith("musllinux"):
-            return ()
-        if tag_platform.endswith("_x86_64"):
-            return ("linux_x86_64",)
-        if tag_platform.endswith("_aarch64"):
-            return ("linux_aarch64",)
-        return ()
-    if tag_platform.startswith("macosx"):
-        if tag_platform.endswith("_arm64"):
-            return ("macos_arm64",)
-        if tag_platform.endswith("_x86_64"):
-            return ("macos_x86_64",)
-        if tag_platform.endswith("_universal2"):
-            return ("macos_arm64", "macos_x86_64")
-        return ()
-    if tag_platform == "win_amd64":
-        return ("windows",)
-    return ()
-
-
 def wheel_pythons(filename: str) -> dict[str, set[str]]:
     """Platform -> CPython ``X.Y`` versions that a wheel filename serves.
 
@@ -297,31 +204,26 @@ def _build_number(filename: str) -> int:
     return build[0] if build else -1
 
 
-def _pick_linux_wheel(files: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The Linux x86_64 default-ABI wheel pip would prefer: newest CPython, highest build tag."""
-    best: tuple[tuple[int, int, int], Mapping[str, Any]] | None = None
+def _linux_wheels(
+    files: Sequence[Mapping[str, Any]],
+) -> list[tuple[tuple[int, int], Mapping[str, Any]]]:
+    """The Linux x86_64 default-ABI wheels in listing order, each keyed by (newest CPython it
+    serves as ``X * 100 + Y``, build number)."""
+    linux: list[tuple[tuple[int, int], Mapping[str, Any]]] = []
     for entry in files:
         name = str(entry["filename"])
-        if not name.endswith(".whl"):
-            continue
-        pythons = wheel_pythons(name).get("linux_x86_64")
-        if not pythons:
-            continue
-        major, minor = max(tuple(int(p) for p in v.split(".")) for v in pythons)
-        key = (major * 100 + minor, _build_number(name), 0)
-        if best is None or key > best[0]:
-            best = (key, entry)
-    return None if best is None else best[1]
+        pythons = wheel_pythons(name).get("linux_x86_64") if name.endswith(".whl") else None
+        if pythons:
+            major, minor = max(tuple(int(p) for p in v.split(".")) for v in pythons)
+            linux.append(((major * 100 + minor, _build_number(name)), entry))
+    return linux
 
 
-def _read_metadata(zf: RemoteZip) -> str:
-    name = next(
-        (n for n in zf.members() if n.endswith(".dist-info/METADATA") and n.count("/") == 1),
-        None,
-    )
-    if name is None:
-        raise WheelReadError(zf.url, "no .dist-info/METADATA")
-    return zf.read(name).decode("utf-8", "replace")
+def _pick_linux_wheel(files: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The Linux x86_64 default-ABI wheel pip would prefer: newest CPython, highest build tag."""
+    linux = _linux_wheels(files)
+    # max() keeps the first of equal keys: the wheel listed first wins a tie.
+    return max(linux, key=lambda item: item[0])[1] if linux else None
 
 
 def _requires_dist(metadata: str) -> list[Requirement]:
@@ -342,15 +244,15 @@ def _py_string(match: re.Match[str] | None) -> str | None:
     return None if value == "None" else value[1:-1] or None
 
 
-def read_arch_list(zf: RemoteZip) -> tuple[str, ...] | None:
+def read_arch_list(zf: zipfile.ZipFile) -> tuple[str, ...] | None:
     """The ``torch.cuda.get_arch_list()`` of a torch wheel, read from its binary.
 
     Reads one member (``torch/lib/libtorch_python.so``, a few megabytes compressed) and looks for
     the NUL-terminated ``CUDA_ARCH_FLAGS`` string. None when the wheel has no CUDA build.
 
-    :raises WheelReadError: when the member cannot be read.
+    :raises IndexQueryError: when the member cannot be read.
     """
-    names = sorted((n for n in zf.members() if _ARCH_MEMBER.match(n)), reverse=True)
+    names = sorted((n for n in zf.namelist() if _ARCH_MEMBER.match(n)), reverse=True)
     for name in names:
         data = zf.read(name)
         # Kernel symbol names can also end in "_sm_80"; the flags string is the longest run.
@@ -364,8 +266,7 @@ def _torch_facts(
     version: Version,
     files: Sequence[Mapping[str, Any]],
     page_url: str,
-    session: requests.Session,
-    timeout: float,
+    fetcher: Fetcher,
     *,
     arch: bool = True,
 ) -> TorchFacts:
@@ -382,17 +283,15 @@ def _torch_facts(
     if wheel is None:
         return TorchFacts(version=version, released=released, python=python)
     filename = str(wheel["filename"])
-    zf = RemoteZip(
-        urljoin(page_url, str(wheel["url"])),
-        session=session,
-        timeout=timeout,
-        size=int(wheel["size"]) if wheel.get("size") else None,
-    )
     try:
-        version_py = zf.read("torch/version.py").decode("utf-8", "replace")
-        metadata = _read_metadata(zf)
-        arch_list = read_arch_list(zf) if arch else None
-    except (WheelReadError, KeyError, requests.RequestException) as exc:
+        with open_wheel(fetcher, urljoin(page_url, str(wheel["url"]))) as zf:
+            version_py = zf.read("torch/version.py").decode("utf-8", "replace")
+            member = find_metadata_member(zf.namelist(), "torch")
+            if member is None:
+                raise KeyError("no .dist-info/METADATA")
+            metadata = zf.read(member).decode("utf-8", "replace")
+            arch_list = read_arch_list(zf) if arch else None
+    except (IndexQueryError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         return TorchFacts(
             version=version,
             released=released,
@@ -442,13 +341,7 @@ def _exact(req: Requirement) -> str | None:
 
 
 def _companion_wheels(files: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    linux: list[tuple[tuple[int, int], Mapping[str, Any]]] = []
-    for entry in files:
-        name = str(entry["filename"])
-        pythons = wheel_pythons(name).get("linux_x86_64") if name.endswith(".whl") else None
-        if pythons:
-            newest = max(tuple(int(p) for p in v.split(".")) for v in pythons)
-            linux.append(((newest[0] * 100 + newest[1], _build_number(name)), entry))
+    linux = _linux_wheels(files)
     if linux:
         linux.sort(key=lambda item: item[0])
         picked = [linux[0][1], linux[-1][1]]
@@ -464,8 +357,7 @@ def _companion_facts(
     version: Version,
     files: Sequence[Mapping[str, Any]],
     page_url: str,
-    session: requests.Session,
-    timeout: float,
+    fetcher: Fetcher,
 ) -> CompanionFacts:
     wheels = _companion_wheels(files)
     if not wheels:
@@ -473,10 +365,12 @@ def _companion_facts(
     found: list[tuple[str, Requirement | None]] = []
     for wheel in wheels:
         filename = str(wheel["filename"])
-        zf = RemoteZip(urljoin(page_url, str(wheel["url"])), session=session, timeout=timeout)
+        url = urljoin(page_url, str(wheel["url"]))
         try:
-            metadata = _read_metadata(zf)
-        except (WheelReadError, requests.RequestException) as exc:
+            metadata = read_wheel_metadata(
+                fetcher, url, project=project, max_download=MAX_DOWNLOAD
+            ).text
+        except (IndexQueryError, NoRangeSupport) as exc:
             return CompanionFacts(
                 project=project, version=version, torch=tuple(found), error=str(exc)
             )
@@ -488,13 +382,19 @@ def _companion_facts(
     return CompanionFacts(project=project, version=version, torch=tuple(found))
 
 
-def _project_page(
-    session: requests.Session, api_base: str, project: str, timeout: float
-) -> tuple[str, dict[str, Any]]:
-    url = f"{api_base}{project}/json"
-    response = session.get(url, timeout=timeout)
-    response.raise_for_status()
-    data: dict[str, Any] = response.json()
+def _api_url(index_url: str, project: str) -> str:
+    url = json_api_url(index_url, project)
+    if url is None:
+        raise ValueError(f"index URL does not end in /simple/: {index_url}")
+    return url
+
+
+def _project_page(fetcher: Fetcher, index_url: str, project: str) -> tuple[str, dict[str, Any]]:
+    url = _api_url(index_url, project)
+    response = fetcher.get(url, kind="page")
+    if response.status != 200:
+        raise IndexQueryError(url, f"HTTP {response.status}")
+    data: dict[str, Any] = json.loads(response.body)
     return url, data
 
 
@@ -513,7 +413,7 @@ def _releases(data: Mapping[str, Any], floor: Version) -> dict[Version, list[Map
 
 def collect(
     session: requests.Session,
-    api_base: str,
+    index_url: str,
     *,
     timeout: float = TIMEOUT,
     workers: int = WORKERS,
@@ -523,25 +423,23 @@ def collect(
     """Read every index fact about torch >= 1.4.0 and its companions.
 
     :param session: HTTP session (range requests and JSON pages only).
-    :param api_base: JSON API base URL ending in ``/pypi/``.
+    :param index_url: the simple index URL, ending in ``/simple/``; the JSON API is next to it.
     :param timeout: seconds per request.
     :param workers: size of the thread pool.
     :param companions: companion projects to read.
     :param arch: also read the arch list of each PyPI Linux wheel (one extra member, ~10 MB).
-    :raises requests.RequestException: when a project page cannot be read.
+    :raises ValueError: when ``index_url`` does not end in ``/simple/``.
+    :raises IndexQueryError: when a project page cannot be read.
     """
-    counter = _Counter()
-    session.hooks["response"].append(counter.add)
-    pages = {
-        name: _project_page(session, api_base, name, timeout)
-        for name in ("torch", *tuple(companions))
-    }
+    names = ("torch", *tuple(companions))
+    for name in names:
+        _api_url(index_url, name)  # a wrong index URL fails before any request
+    fetcher = Fetcher(session, timeout=timeout)
+    pages = {name: _project_page(fetcher, index_url, name) for name in names}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         torch_url, torch_data = pages["torch"]
         torch_jobs = {
-            version: pool.submit(
-                _torch_facts, version, files, torch_url, session, timeout, arch=arch
-            )
+            version: pool.submit(_torch_facts, version, files, torch_url, fetcher, arch=arch)
             for version, files in _releases(torch_data, FIRST_TORCH).items()
         }
         companion_jobs = {
@@ -551,8 +449,7 @@ def collect(
                 version=version,
                 files=files,
                 page_url=pages[name][0],
-                session=session,
-                timeout=timeout,
+                fetcher=fetcher,
             )
             for name in pages
             if name != "torch"
@@ -564,12 +461,11 @@ def collect(
         companion_facts: dict[str, dict[Version, CompanionFacts]] = {}
         for (name, version), job in sorted(companion_jobs.items()):
             companion_facts.setdefault(name, {})[version] = job.result()
-    session.hooks["response"].remove(counter.add)
     return IndexFacts(
         torch=torch_facts,
         companions=companion_facts,
-        requests_made=counter.count,
-        bytes_read=counter.size,
+        requests_made=fetcher.stats.requests,
+        bytes_read=fetcher.stats.bytes,
     )
 
 
@@ -757,21 +653,6 @@ def _compare_variant(
         )
 
 
-def _ecosystem_check() -> Callable[[], list[str]] | None:
-    path = Path(__file__).resolve().parent / "refresh_ecosystem.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location("refresh_ecosystem", path)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the module body runs.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    check: Callable[[], list[str]] = module.check
-    return check
-
-
 # --------------------------------------------------------------------------- CLI
 
 
@@ -832,11 +713,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with args.data.open("rb") as fh:
         curated = tomllib.load(fh)
-    api_base = json_api_base(resolve_index_url())
     with requests.Session() as session:
         facts = collect(
             session,
-            api_base,
+            default_index_url(),
             timeout=args.timeout,
             workers=args.workers,
             companions=tuple(c.strip() for c in args.companions.split(",") if c.strip()),
@@ -845,10 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = compare(curated, facts)
     if args.dump_facts:
         args.dump_facts.write_text(json.dumps(facts_to_json(facts), indent=1) + "\n")
-    ecosystem = None if args.no_ecosystem else _ecosystem_check()
-    if ecosystem is not None:
+    if not args.no_ecosystem:
         try:
-            found = ecosystem()
+            found = ecosystem_check()
         except Exception as exc:  # a broken extension must not hide this script's report
             found = [f"scripts/refresh_ecosystem.py check() failed: {type(exc).__name__}: {exc}"]
         report.disagreements.extend(found)

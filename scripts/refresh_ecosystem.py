@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import email.parser
 import io
+import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -39,6 +40,14 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+# Run as a script, the package comes from this checkout's source root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
+
+from torchresolve.errors import IndexQueryError
+from torchresolve.index import load_index_config
+from torchresolve.index.http import BodyTooLarge, Fetcher
+from torchresolve.index.wheelzip import read_wheel_metadata
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -49,6 +58,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "FIRST_WHEEL_PACKAGES",
+    "MAX_DOWNLOAD",
     "PYTHONS",
     "FirstWheel",
     "IndexReader",
@@ -57,6 +67,8 @@ __all__ = [
     "default_index_url",
     "first_wheels",
     "main",
+    "open_wheel",
+    "platform_of",
     "render_wheels",
 ]
 
@@ -97,6 +109,15 @@ SAMPLE_TRANSFORMERS: tuple[str, ...] = (
     "5.16.0",
 )
 _JSON = "application/vnd.pypi.simple.v1+json"
+# A wheel is downloaded whole only when the server ignores range requests and the file is at
+# most this large. It must exceed the tail that torchresolve.index.wheelzip asks for (64 KiB):
+# the fetcher's limit applies to partial answers too.
+MAX_DOWNLOAD = 4 * 1024 * 1024
+# The first range request of open_wheel: the tail holds the zip's central directory.
+_TAIL = 1 << 16
+# The smallest later range request: a member's local header and a small member in one request.
+_MIN_FETCH = 1 << 14
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)")
 
 
 def default_index_url(environ: Mapping[str, str] | None = None) -> str:
@@ -107,20 +128,68 @@ def default_index_url(environ: Mapping[str, str] | None = None) -> str:
 
     :param environ: the environment; ``None`` reads ``os.environ``.
     """
-    from torchresolve.index import load_index_config
-
     return load_index_config(environ=environ).index_url.rstrip("/") + "/"
 
 
-class _RangeFile(io.RawIOBase):
-    """A read-only seekable file over HTTP range requests (for :mod:`zipfile`)."""
+def platform_of(tag_platform: str) -> tuple[str, ...]:
+    """Map a wheel platform tag to database platform names (none when not tracked)."""
+    if tag_platform.startswith(("manylinux", "musllinux", "linux")):
+        if tag_platform.startswith("musllinux"):
+            return ()
+        if tag_platform.endswith("_x86_64"):
+            return ("linux_x86_64",)
+        if tag_platform.endswith("_aarch64"):
+            return ("linux_aarch64",)
+        return ()
+    if tag_platform.startswith("macosx"):
+        if tag_platform.endswith("_arm64"):
+            return ("macos_arm64",)
+        if tag_platform.endswith("_x86_64"):
+            return ("macos_x86_64",)
+        if tag_platform.endswith("_universal2"):
+            return ("macos_arm64", "macos_x86_64")
+        return ()
+    if tag_platform == "win_amd64":
+        return ("windows",)
+    return ()
 
-    def __init__(self, session: requests.Session, url: str, size: int, timeout: float) -> None:
+
+def _get_range(fetcher: Fetcher, url: str, spec: str, length: int) -> tuple[int, int, bytes]:
+    """One range request: ``(start, file size, body)``; ``length`` is the most bytes asked for.
+
+    :raises IndexQueryError: the server failed or ignored the range (never reads a whole wheel).
+    """
+    try:
+        response = fetcher.get(
+            url, headers={"Range": f"bytes={spec}"}, kind="range", max_bytes=length
+        )
+    except BodyTooLarge as exc:
+        # Only a 200 (or a 206 longer than asked for) is over the limit: the whole file.
+        size = f" ({exc.length} bytes)" if exc.length else ""
+        raise IndexQueryError(
+            url, f"range request answered HTTP 200 with the whole file{size}"
+        ) from exc
+    if response.status == 200:  # within ``length``: the whole file was asked for (a tiny wheel)
+        return 0, len(response.body), response.body
+    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    if response.status != 206 or match is None:
+        raise IndexQueryError(url, f"range request answered HTTP {response.status}, not 206")
+    return int(match.group(1)), int(match.group(3)), response.body
+
+
+class _RangeReader(io.RawIOBase):
+    """A read-only seekable file over HTTP range requests, for :mod:`zipfile`.
+
+    ``torchresolve.index.wheelzip`` reads only ``METADATA``; the data scripts also need other
+    members (``torch/version.py``, ``libtorch_python.so``), so this thin adapter gives
+    :mod:`zipfile` the remote file through the same :class:`Fetcher` (retries, byte counts).
+    """
+
+    def __init__(self, fetcher: Fetcher, url: str) -> None:
         super().__init__()
-        self._session = session
+        self._fetcher = fetcher
         self._url = url
-        self._size = size
-        self._timeout = timeout
+        self._tail_start, self._size, self._tail = _get_range(fetcher, url, f"-{_TAIL}", _TAIL)
         self._pos = 0
 
     def readable(self) -> bool:
@@ -139,19 +208,30 @@ class _RangeFile(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer)
-        if self._pos >= self._size or len(view) == 0:
+        end = min(self._size, self._pos + len(view))
+        if end <= self._pos:
             return 0
-        end = min(self._size, self._pos + len(view)) - 1
-        response = self._session.get(
-            self._url, headers={"Range": f"bytes={self._pos}-{end}"}, timeout=self._timeout
-        )
-        response.raise_for_status()
-        if response.status_code != 206:
-            raise OSError(f"{self._url}: the server ignored the range request")
-        data = response.content
+        if self._pos >= self._tail_start:  # the central directory and what precedes it
+            data = self._tail[self._pos - self._tail_start : end - self._tail_start]
+        else:
+            data = _get_range(self._fetcher, self._url, f"{self._pos}-{end - 1}", end - self._pos)[
+                2
+            ]
+        if len(data) < end - self._pos:
+            raise IndexQueryError(self._url, "range request answered a short body")
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+def open_wheel(fetcher: Fetcher, url: str) -> zipfile.ZipFile:
+    """The remote wheel at ``url`` as a zip file whose reads are HTTP range requests.
+
+    :raises IndexQueryError: the server failed or ignored range requests.
+    :raises zipfile.BadZipFile: the file is not a zip.
+    """
+    raw = _RangeReader(fetcher, url)
+    return zipfile.ZipFile(cast("Any", io.BufferedReader(raw, buffer_size=_MIN_FETCH)))
 
 
 @dataclass(slots=True)
@@ -167,6 +247,10 @@ class IndexReader:
     index_url: str
     timeout: float = 30.0
     _pages: dict[NormalizedName, list[dict[str, Any]]] = field(default_factory=dict)
+    _fetcher: Fetcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._fetcher = Fetcher(self.session, timeout=self.timeout)
 
     def files(self, project: str) -> list[dict[str, Any]]:
         """The PEP 691 file entries of ``project`` (cached per reader).
@@ -210,27 +294,19 @@ class IndexReader:
         if response.status_code == 200:
             text = response.text
         else:
-            dist = Path(str(entry["filename"])).name.split("-")
-            member = f"{dist[0]}-{dist[1]}.dist-info/METADATA"
-            text = self.member(entry, member).decode("utf-8")
+            project = Path(str(entry["filename"])).name.split("-")[0]
+            text = read_wheel_metadata(
+                self._fetcher, url, project=project, max_download=MAX_DOWNLOAD
+            ).text
         return email.parser.Parser().parsestr(text, headersonly=True)
 
     def member(self, entry: Mapping[str, Any], member: str) -> bytes:
         """One file inside a wheel, read with HTTP range requests.
 
         :raises KeyError: when the wheel has no such member.
+        :raises IndexQueryError: when the server fails or ignores range requests.
         """
-        url = str(entry["url"])
-        size = entry.get("size")
-        if not isinstance(size, int):
-            head = self.session.head(url, timeout=self.timeout, allow_redirects=True)
-            head.raise_for_status()
-            size = int(head.headers["Content-Length"])
-        raw = _RangeFile(self.session, url, size, self.timeout)
-        with (
-            io.BufferedReader(raw, buffer_size=256 * 1024) as buffered,
-            zipfile.ZipFile(cast("Any", buffered)) as archive,
-        ):
+        with open_wheel(self._fetcher, str(entry["url"])) as archive:
             return archive.read(member)
 
 
@@ -253,9 +329,7 @@ def _serves_cpython(tags: Iterable[Any], python: str) -> bool:
     nodot = f"{major}{minor}"
     for tag in tags:
         # glibc Linux only: musllinux wheels serve Alpine-like systems, not the usual target.
-        if not (tag.platform.startswith("manylinux") or tag.platform == "linux_x86_64"):
-            continue
-        if not tag.platform.endswith("_x86_64"):
+        if "linux_x86_64" not in platform_of(tag.platform):
             continue
         if tag.interpreter == f"cp{nodot}" and tag.abi in (f"cp{nodot}", f"cp{nodot}m"):
             return True
@@ -565,5 +639,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
     raise SystemExit(main())

@@ -378,7 +378,7 @@ def _collect(refresh: Any, server: Any) -> Any:
     with requests.Session() as session:
         return refresh.collect(
             session,
-            refresh.json_api_base(server.simple_url),
+            server.simple_url,
             timeout=10.0,
             workers=2,
             companions=("torchvision",),
@@ -473,16 +473,17 @@ def test_refresh_takes_the_index_url_from_pip_configuration(tmp_path: Path) -> N
     import os
 
     import pypi_simple
+    import requests
 
     refresh = _load_refresh_script()
     local = "http://127.0.0.1:9/simple/"
-    assert refresh.resolve_index_url({"PIP_INDEX_URL": local.rstrip("/")}) == local
+    assert refresh.default_index_url({"PIP_INDEX_URL": local.rstrip("/")}) == local
     conf = tmp_path / "pip.conf"
     conf.write_text(f"[global]\nindex-url = {local}\n")
     environ = {"PIP_CONFIG_FILE": str(conf), "HOME": str(tmp_path), "XDG_CONFIG_DIRS": ""}
-    assert refresh.resolve_index_url(environ) == local
-    fallback = refresh.resolve_index_url({"PIP_CONFIG_FILE": os.devnull})
+    assert refresh.default_index_url(environ) == local
+    fallback = refresh.default_index_url({"PIP_CONFIG_FILE": os.devnull})
     assert fallback.rstrip("/") == pypi_simple.PYPI_SIMPLE_ENDPOINT.rstrip("/")
-    assert refresh.json_api_base(local) == "http://127.0.0.1:9/pypi/"
+    # The JSON API lives next to a /simple/ index; any other index URL fails before a request.
     with pytest.raises(ValueError, match="does not end in /simple/"):
-        refresh.json_api_base("http://127.0.0.1:9/index/")
+        refresh.collect(requests.Session(), "http://127.0.0.1:9/index/")

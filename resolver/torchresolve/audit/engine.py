@@ -152,12 +152,12 @@ def _first_exact(entries: list[LockedPackage]) -> LockedPackage | None:
 
 def _names(finding: Finding) -> set[str]:
     """The canonical pip names of the packages a finding involves."""
-    from torchresolve.sources.lockfiles import CONDA_TO_PIP
+    from torchresolve.sources.conda import CONDA_TO_PYPI
 
     names: set[str] = set()
     for shown in finding.packages:
         raw = re.split(r"[=<>!~ ]", shown, maxsplit=1)[0]
-        names.add(canonicalize_name(CONDA_TO_PIP.get(raw, raw)))
+        names.add(canonicalize_name(CONDA_TO_PYPI.get(raw, raw)))
     return names
 
 
@@ -395,26 +395,23 @@ def _hardware(
     if context.arch is not None and variant.cuda is not None:
         kernels = variant.kernels_for(context.arch)
         archs = " ".join(variant.arch_names()) or "none"
+        arch_severity: Severity | None = None
         if kernels is None:
-            found.append(
-                Finding(
-                    rule="gpu-arch",
-                    severity="error",
-                    packages=(shown,),
-                    message=f"torch {release.version} ({variant.name}) has no kernels for "
-                    f"{gpu}: the build carries {archs}",
-                    fix=plan.family,
-                    **where,  # type: ignore[arg-type]
-                )
-            )
+            arch_severity = "error"
+            problem = f"has no kernels for {gpu}: the build carries {archs}"
         elif kernels == "ptx":
+            arch_severity = "warning"
+            problem = (
+                f"runs on {gpu} only by JIT-compiling PTX (slow first start, some kernels "
+                f"fail): it carries {archs}"
+            )
+        if arch_severity is not None:
             found.append(
                 Finding(
                     rule="gpu-arch",
-                    severity="warning",
+                    severity=arch_severity,
                     packages=(shown,),
-                    message=f"torch {release.version} ({variant.name}) runs on {gpu} only by "
-                    f"JIT-compiling PTX (slow first start, some kernels fail): it carries {archs}",
+                    message=f"torch {release.version} ({variant.name}) {problem}",
                     fix=plan.family,
                     **where,  # type: ignore[arg-type]
                 )

@@ -54,7 +54,9 @@ CONDA_TO_PYPI: dict[str, str] = {
     "pytorch-lightning": "pytorch-lightning",
     "sentencepiece": "sentencepiece",
 }
-"""Conda package names whose PyPI distribution has another name; others map to themselves."""
+"""Conda package names whose PyPI distribution has another name; others map to themselves.
+
+The one table of such names: the lockfile readers and the audit use it too."""
 
 CONDA_ONLY: frozenset[str] = frozenset(
     {

@@ -18,7 +18,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchresolve import _subprocess
 from torchresolve.errors import InputError, SubprocessError
+from torchresolve.sources.conda import CONDA_TO_PYPI
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
 __all__ = [
-    "CONDA_TO_PIP",
     "LockFile",
     "LockKind",
     "LockedPackage",
@@ -58,13 +58,6 @@ __all__ = [
 LockKind = Literal[
     "requirements", "uv", "poetry", "pipfile", "pylock", "conda", "conda-lock", "installed"
 ]
-
-CONDA_TO_PIP: Final[Mapping[str, str]] = {
-    "pytorch": "torch",
-    "pytorch-gpu": "torch",
-    "pytorch-cpu": "torch",
-}
-"""Conda package names whose pip name differs (the rest are the same on both sides)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -509,7 +502,7 @@ def _conda_entry(spec: str, path: Path, line: int | None) -> LockedPackage | Non
     if raw and op in {"", "=", "=="} and not any(c in raw for c in "*<>|,"):
         exact = _version_or_none(raw)
     return LockedPackage(
-        name=canonicalize_name(CONDA_TO_PIP.get(conda_name, conda_name)),
+        name=canonicalize_name(CONDA_TO_PYPI.get(conda_name, conda_name)),
         version=exact,
         raw_version=f"{op}{raw}" if op not in {"", "="} else raw,
         file=path,
@@ -638,7 +631,7 @@ def _parse_conda_lock(text: str, path: Path) -> LockFile:
         packages.append(
             LockedPackage(
                 name=canonicalize_name(
-                    CONDA_TO_PIP.get(name, name) if manager == "conda" else name
+                    CONDA_TO_PYPI.get(name, name) if manager == "conda" else name
                 ),
                 version=_version_or_none(raw),
                 raw_version=raw,

@@ -205,29 +205,22 @@ class _Pipeline:
             return False
         seconds = time.monotonic() - start
         output = (done.stdout + done.stderr)[-_OUTPUT_TAIL:]
-        if done.returncode != 0:
+        passed = done.returncode == 0
+        reason = f"installed with {installer.kind}"
+        if not passed:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             last = lines[-1] if lines else f"exit status {done.returncode}"
-            self.checks.append(
-                CheckResult(
-                    name="install",
-                    status="fail",
-                    reason=f"{installer.kind} failed: {last.strip()}",
-                    seconds=seconds,
-                    details={"argv": argv, "output_tail": output},
-                )
-            )
-            return False
+            reason = f"{installer.kind} failed: {last.strip()}"
         self.checks.append(
             CheckResult(
                 name="install",
-                status="pass",
-                reason=f"installed with {installer.kind}",
+                status="pass" if passed else "fail",
+                reason=reason,
                 seconds=seconds,
                 details={"argv": argv, "output_tail": output},
             )
         )
-        return True
+        return passed
 
     def versions(self, env: Environment) -> Inventory:
         start = time.monotonic()
