@@ -43,7 +43,7 @@ def run(
     """
     args = [os.fspath(a) for a in argv]
     try:
-        proc = subprocess.run(  # noqa: S603 -- argv comes from torchresolve itself, no shell
+        proc = subprocess.run(  # argv comes from torchresolve itself; no shell
             args,
             capture_output=True,
             text=True,
