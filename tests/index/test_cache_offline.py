@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import threading
 from typing import TYPE_CHECKING
 
@@ -87,13 +88,17 @@ def test_corrupt_cache_entries_are_discarded_and_refetched(
     make_index_client: Callable[..., IndexClient], index_server: IndexServer, tmp_path: Path
 ) -> None:
     expected = _collect(make_index_client())
-    entries = sorted((tmp_path / "cache").rglob("*.json"))
-    assert entries
+    entries = sorted(p for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert {p.suffix for p in entries} == {".json", ".marshal"}
     for number, entry in enumerate(entries):
-        # Alternate the kinds of damage: cut short, not JSON, JSON of the wrong shape.
-        text = entry.read_text(encoding="utf-8")
-        damage = [text[: len(text) // 2], "\0garbage", json.dumps({"schema": 1, "x": 1})]
-        entry.write_text(damage[number % 3], encoding="utf-8")
+        # Alternate the kinds of damage: cut short, garbage, a readable entry of the wrong shape.
+        data = entry.read_bytes()
+        if entry.suffix == ".json":
+            shape = json.dumps({"schema": 1, "x": 1}).encode()
+        else:
+            shape = data[:6] + marshal.dumps(("x", 1))
+        damage = [data[: len(data) // 2], b"\0garbage", shape]
+        entry.write_bytes(damage[number % 3])
     index_server.clear_log()
     cache = Cache(tmp_path / "cache")
     assert _collect(make_index_client(cache=cache)) == expected

@@ -9,13 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchresolve.index import Cache, IndexClient, default_cache_dir, load_index_config
-from torchresolve.index.http import make_session
-
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping
 
+    from torchresolve.index import IndexClient
     from torchresolve.index.config import IndexOptionsLike
     from torchresolve.observer import Observer
 
@@ -81,6 +79,10 @@ def client_from_args(
     :param environ: the environment (``None``: :data:`os.environ`).
     :raises InputError: a pip configuration file cannot be parsed.
     """
+    # Imported here: registering the flags must not load the index client (start-up time).
+    from torchresolve.index import Cache, IndexClient, default_cache_dir, load_index_config
+    from torchresolve.index.http import make_session
+
     config = load_index_config(
         index_url=getattr(args, "index_url", None),
         extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),

@@ -11,7 +11,6 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from torchresolve import _subprocess
-from torchresolve.db.model import format_driver
 from torchresolve.errors import InputError, SubprocessError
 from torchresolve.target import (
     GpuArch,
@@ -172,6 +171,9 @@ def target_from_args(
             driver = detection.driver
             detected.append(f"gpu: {gpu.name} ({arch or 'unknown arch'}) via {detection.method}")
             if driver is not None:
+                # Imported here: the database package is not needed to register the flags.
+                from torchresolve.db.model import format_driver
+
                 detected.append(f"driver: {format_driver(driver)} via {detection.method}")
         else:
             cuda = "cpu"

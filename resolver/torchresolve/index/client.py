@@ -9,7 +9,9 @@ code is never run.
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
+import functools
 import hashlib
 import io
 import json
@@ -29,18 +31,20 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from torchresolve.errors import IndexQueryError
-from torchresolve.index.cache import CachedPage
+from torchresolve.index.cache import CachedPage, ParsedPage
 from torchresolve.index.http import BodyTooLarge, Fetcher, Response
 from torchresolve.index.model import DistFile, Metadata, MetadataOrigin
 from torchresolve.index.pages import (
     HTML_TYPE,
     JSON_TYPE,
+    FileRow,
     Link,
     PageFormatError,
-    file_from_link,
-    files_from_links,
+    file_from_row,
     html_links,
-    parse_json_page,
+    json_page_rows,
+    row_from_link,
+    rows_from_links,
 )
 from torchresolve.index.wheelzip import NoRangeSupport, read_wheel_metadata
 from torchresolve.observer import Observer
@@ -90,17 +94,30 @@ def json_api_url(index_url: str, project: str) -> str | None:
 def _opt_specifier(value: str | None) -> SpecifierSet | None:
     if not value or not value.strip():
         return None
+    return _specifier(value)
+
+
+# The metadata of the releases of one project repeat the same Requires-Dist lines (a warm
+# upgrade run reads ~10,000 lines, ~900 distinct); each distinct line is parsed once. The
+# objects are shared between Metadata values, which never change them.
+@functools.lru_cache(maxsize=16384)
+def _specifier(value: str) -> SpecifierSet | None:
     try:
         return SpecifierSet(value)
     except InvalidSpecifier:
         return None
 
 
+@functools.lru_cache(maxsize=16384)
+def _requirement(line: str) -> Requirement:
+    return Requirement(line)
+
+
 def _requirements(lines: Iterable[str], problems: list[str]) -> tuple[Requirement, ...]:
     found: list[Requirement] = []
     for line in lines:
         try:
-            found.append(Requirement(line))
+            found.append(_requirement(line))
         except InvalidRequirement:
             problems.append(f"skipped unparsable Requires-Dist {line!r}")
     return tuple(found)
@@ -180,13 +197,29 @@ def _from_document(doc: dict[str, Any]) -> Metadata:
     return Metadata(
         name=canonicalize_name(str(doc["name"])),
         version=Version(str(doc["version"])),
-        requires_dist=tuple(Requirement(str(r)) for r in doc["requires_dist"]),
+        requires_dist=tuple(_requirement(str(r)) for r in doc["requires_dist"]),
         requires_python=_opt_specifier(doc["requires_python"]),
         provides_extra=frozenset(str(e) for e in doc["provides_extra"]),
         origin=doc["origin"],
         known=bool(doc["known"]),
         problems=tuple(str(p) for p in doc["problems"]),
     )
+
+
+def _directory_rows(
+    folder: Path, entries: tuple[str, ...], project: NormalizedName
+) -> tuple[FileRow, ...]:
+    """Rows of ``project``'s files among ``entries`` (names) of a local find-links directory."""
+    url = folder.resolve().as_uri() + "/"
+    found: list[FileRow] = []
+    for name in entries:
+        row = row_from_link(project=project, filename=name, url=url + quote(name))
+        if row is None:
+            continue
+        entry = folder / name
+        if entry.is_file():
+            found.append((*row[:9], entry.stat().st_size, *row[10:]))
+    return tuple(found)
 
 
 def _local_path(location: str) -> Path | None:
@@ -248,6 +281,8 @@ class IndexClient:
         self._metadata: dict[DistFile, Metadata] = {}
         self._refreshed: set[str] = set()
         self._links: dict[tuple[str, str], tuple[Link, ...]] = {}
+        self._page_sources: dict[str, int] = {}
+        self._listings: dict[str, tuple[str, ...]] = {}
 
     @property
     def stats(self) -> TransferStats:
@@ -255,32 +290,69 @@ class IndexClient:
         return self._fetcher.stats
 
     # -- pages -------------------------------------------------------------------
-    def _page(self, url: str, *, project: str, index_url: str) -> tuple[DistFile, ...] | None:
-        """The files listed on the page at ``url``; ``None`` when the page does not exist."""
-        cached = self.cache.get_page(url) if self.cache is not None else None
+    def _page(self, url: str, *, project: str, index_url: str) -> tuple[FileRow, ...] | None:
+        """The rows of ``project``'s files on the page at ``url``; ``None``: no such page.
+
+        Fast path: the parsed entry of the page (rows, validators, fetch time) when it is fresh
+        (or offline); the raw page is then not read at all. A stale parsed entry is revalidated
+        with its own validators, and a 304 keeps its rows (again without the raw page). Without
+        a parsed entry, the raw page is read, revalidated or fetched as needed and parsed. A
+        new body is parsed (unless the parsed entry holds rows of the same body) and both
+        entries are written.
+        """
+        cache = self.cache
+        revalidate = self.refresh and url not in self._refreshed
+        parsed = None
+        if cache is not None:
+            parsed = cache.get_parsed(url, project=project, index_url=index_url)
+            fresh_rows = parsed is not None and time.time() - parsed.fetched < self.page_ttl
+            if parsed is not None and (self.offline or (fresh_rows and not revalidate)):
+                self._count_page("parsed-cache")
+                return parsed.rows
+        # With stored rows the raw page is not needed: a 304 confirms the rows' body.
+        cached = cache.get_page(url) if cache is not None and parsed is None else None
         if self.offline:
             if cached is None:
                 raise CacheMissError([url])
-            return self._parse_cached(cached, project=project, index_url=index_url)
+            self._count_page("page-cache")
+            return self._rows(cached, project=project, index_url=index_url)
         fresh = cached is not None and time.time() - cached.fetched < self.page_ttl
-        if cached is not None and fresh and not (self.refresh and url not in self._refreshed):
+        if cached is not None and fresh and not revalidate:
             try:
-                return self._parse_cached(cached, project=project, index_url=index_url)
+                rows = self._rows(cached, project=project, index_url=index_url)
             except IndexQueryError:
                 cached = None  # an unusable entry: fetch it again
+            else:
+                self._count_page("page-cache")
+                return rows
         problem = ""
         for attempt in range(self._fetcher.retries + 1):
             if attempt:
                 time.sleep(self._fetcher.backoff * (2 ** (attempt - 1)))
             headers = {"Accept": ACCEPT}
-            if cached is not None and attempt == 0:
-                if cached.etag:
-                    headers["If-None-Match"] = cached.etag
-                if cached.last_modified:
-                    headers["If-Modified-Since"] = cached.last_modified
+            known = parsed if parsed is not None else cached
+            if known is not None and attempt == 0:
+                if known.etag:
+                    headers["If-None-Match"] = known.etag
+                if known.last_modified:
+                    headers["If-Modified-Since"] = known.last_modified
             response = self._fetcher.get(url, headers=headers, kind="page")
             with self._lock:
                 self._refreshed.add(url)
+            if response.status == 304 and parsed is not None:
+                if cache is not None:
+                    cache.put_parsed(
+                        dataclasses.replace(
+                            parsed,
+                            etag=response.headers.get("etag", parsed.etag),
+                            last_modified=response.headers.get(
+                                "last-modified", parsed.last_modified
+                            ),
+                            fetched=time.time(),
+                        )
+                    )
+                self._count_page("network")
+                return parsed.rows
             if response.status == 304 and cached is not None:
                 page = CachedPage(
                     url=url,
@@ -302,15 +374,28 @@ class IndexClient:
             else:
                 page = self._page_from(response, url)
             try:
-                files = self._parse_cached(page, project=project, index_url=index_url)
+                rows = self._rows(page, project=project, index_url=index_url, store=False)
             except _RetryablePage as exc:
                 problem = exc.problem
                 self.observer.note(f"{url}: {problem}; retrying")
                 continue
-            if self.cache is not None:
-                self.cache.put_page(page)
-            return files
+            if cache is not None:
+                cache.put_page(page)
+                self._store_rows(page, rows, project=project, index_url=index_url)
+            self._count_page("network")
+            return rows
         raise IndexQueryError(url, f"{problem} (gave up after {self._fetcher.retries + 1} tries)")
+
+    def _count_page(self, source: str) -> None:
+        with self._lock:
+            self._page_sources[source] = self._page_sources.get(source, 0) + 1
+
+    @property
+    def page_sources(self) -> dict[str, int]:
+        """How many page reads were answered from where, so far: ``parsed-cache`` (stored
+        rows, nothing parsed), ``page-cache`` (a stored page, parsed here) and ``network``."""
+        with self._lock:
+            return dict(self._page_sources)
 
     @staticmethod
     def _page_from(response: Response, url: str) -> CachedPage:
@@ -323,32 +408,96 @@ class IndexClient:
             fetched=time.time(),
         )
 
-    def _parse_cached(
-        self, page: CachedPage, *, project: str, index_url: str
-    ) -> tuple[DistFile, ...] | None:
+    def _rows(
+        self, page: CachedPage, *, project: str, index_url: str, store: bool = True
+    ) -> tuple[FileRow, ...] | None:
+        """The rows of ``project`` on ``page``: from the parsed entry when it was made from
+        the same body, else parsed now (and stored when ``store``)."""
+        digest = hashlib.sha256(page.body).hexdigest()
+        if self.cache is not None:
+            parsed = self.cache.get_parsed(page.url, project=project, index_url=index_url)
+            if parsed is not None and parsed.digest == digest:
+                return parsed.rows
+        rows = self._parse_page(page, project=project, digest=digest)
+        if store:
+            self._store_rows(page, rows, project=project, index_url=index_url, digest=digest)
+        return rows
+
+    def _store_rows(
+        self,
+        page: CachedPage,
+        rows: tuple[FileRow, ...] | None,
+        *,
+        project: str,
+        index_url: str,
+        digest: str | None = None,
+    ) -> None:
+        if self.cache is None:
+            return
+        self.cache.put_parsed(
+            ParsedPage(
+                url=page.url,
+                project=project,
+                index_url=index_url,
+                digest=digest or hashlib.sha256(page.body).hexdigest(),
+                etag=page.etag,
+                last_modified=page.last_modified,
+                fetched=page.fetched,
+                rows=rows,
+            )
+        )
+
+    def _parse_page(
+        self, page: CachedPage, *, project: str, digest: str
+    ) -> tuple[FileRow, ...] | None:
         if page.content_type == _NOT_FOUND:
             return None
         if page.content_type in _JSON_TYPES:
             try:
-                return parse_json_page(
-                    page.body, page_url=page.url, project=project, index_url=index_url
-                )
+                return json_page_rows(page.body, page_url=page.url, project=project)
             except PageFormatError as exc:
                 raise _RetryablePage(page.url, str(exc)) from exc
         if page.content_type in _HTML_TYPES:
             # A find-links page (torch_stable.html: thousands of links) serves every project;
             # its links are parsed once per client, then filtered per project.
-            memo_key = (page.url, hashlib.sha256(page.body).hexdigest())
+            memo_key = (page.url, digest)
             with self._lock:
                 links = self._links.get(memo_key)
             if links is None:
                 links = html_links(page.body, page_url=page.url)
                 with self._lock:
                     self._links[memo_key] = links
-            return files_from_links(links, project=project, index_url=index_url)
+            return rows_from_links(links, project=project)
         raise IndexQueryError(
             page.url, f"unexpected content type {page.content_type or '(none)'!r} for an index page"
         )
+
+    def _files_from_rows(
+        self,
+        rows: Iterable[FileRow],
+        found: dict[str, DistFile],
+        *,
+        project: NormalizedName,
+        index_url: str,
+        url: str,
+    ) -> None:
+        """Add the files of ``rows`` not yet in ``found`` (by file name); only those are built.
+
+        All or nothing: ``found`` is left as it was when a row cannot be built.
+
+        :raises IndexQueryError: a row cannot be built (a damaged parsed entry; discarded).
+        """
+        added: dict[str, DistFile] = {}
+        try:
+            for row in rows:
+                name = row[0]
+                if name not in found and name not in added:
+                    added[name] = file_from_row(row, project=project, index_url=index_url)
+        except (ValueError, TypeError, LookupError, InvalidVersion, AttributeError) as exc:
+            if self.cache is not None:
+                self.cache.discard_parsed(url, project=project, index_url=index_url)
+            raise _DamagedRows(url, f"damaged parsed cache entry ({exc})") from exc
+        found.update(added)
 
     # -- files ---------------------------------------------------------------------
     def files(self, project: str) -> tuple[DistFile, ...]:
@@ -402,36 +551,48 @@ class IndexClient:
 
     def _collect_files(self, canonical: NormalizedName) -> tuple[DistFile, ...]:
         found: dict[str, DistFile] = {}
-        for index_url in self.config.indexes:
-            url = urljoin(index_url, quote(canonical) + "/")
-            for dist in self._page(url, project=canonical, index_url=index_url) or ():
-                found.setdefault(dist.filename, dist)
+        sources: list[tuple[str, str]] = [
+            (urljoin(index_url, quote(canonical) + "/"), index_url)
+            for index_url in self.config.indexes
+        ]
+        for url, index_url in sources:
+            self._add_page_files(url, found, project=canonical, index_url=index_url)
         for location in self.config.find_links:
-            for dist in self._find_links(location, canonical):
-                found.setdefault(dist.filename, dist)
+            local = _local_path(location)
+            if local is not None and local.is_dir():
+                rows = _directory_rows(local, self._listing(local), canonical)
+                self._files_from_rows(
+                    rows, found, project=canonical, index_url=location, url=location
+                )
+                continue
+            if local is not None and not local.exists():
+                self.observer.note(f"find-links location {location} does not exist; skipped")
+                continue
+            url = location if local is None else local.resolve().as_uri()
+            self._add_page_files(url, found, project=canonical, index_url=location)
         return tuple(found.values())
 
-    def _find_links(self, location: str, project: str) -> tuple[DistFile, ...]:
-        local = _local_path(location)
-        if local is not None and local.is_dir():
-            url = local.resolve().as_uri() + "/"
-            found = (
-                file_from_link(
-                    project=canonicalize_name(project),
-                    filename=entry.name,
-                    url=url + quote(entry.name),
-                    index_url=location,
-                    size=entry.stat().st_size,
-                )
-                for entry in sorted(local.iterdir(), key=lambda p: p.name)
-                if entry.is_file()
-            )
-            return tuple(f for f in found if f is not None)
-        if local is not None and not local.exists():
-            self.observer.note(f"find-links location {location} does not exist; skipped")
-            return ()
-        url = location if local is None else local.resolve().as_uri()
-        return self._page(url, project=project, index_url=location) or ()
+    def _listing(self, folder: Path) -> tuple[str, ...]:
+        """The sorted entry names of a find-links directory, listed once per client."""
+        key = str(folder)
+        with self._lock:
+            names = self._listings.get(key)
+        if names is None:
+            names = tuple(sorted(entry.name for entry in folder.iterdir()))
+            with self._lock:
+                self._listings[key] = names
+        return names
+
+    def _add_page_files(
+        self, url: str, found: dict[str, DistFile], *, project: NormalizedName, index_url: str
+    ) -> None:
+        rows = self._page(url, project=project, index_url=index_url)
+        try:
+            self._files_from_rows(rows or (), found, project=project, index_url=index_url, url=url)
+        except _DamagedRows:
+            # The parsed entry was discarded; the raw page (or the network) answers instead.
+            rows = self._page(url, project=project, index_url=index_url)
+            self._files_from_rows(rows or (), found, project=project, index_url=index_url, url=url)
 
     # -- metadata ----------------------------------------------------------------------
     def metadata(self, file: DistFile) -> Metadata:
@@ -611,3 +772,7 @@ class IndexClient:
 
 class _RetryablePage(IndexQueryError):
     """A page body that could not be parsed (truncated JSON); worth fetching again."""
+
+
+class _DamagedRows(IndexQueryError):
+    """A parsed cache entry whose rows do not build files; it was discarded."""

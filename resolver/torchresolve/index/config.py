@@ -3,7 +3,8 @@
 Precedence, strongest first: command-line flags, ``--index-url``/``--extra-index-url``/``-f``
 lines of the requirements file, ``PIP_*`` environment variables, pip configuration files
 (``PIP_CONFIG_FILE``, then the user and site files; ``[install]`` over ``[global]``). The
-default index is :data:`pypi_simple.PYPI_SIMPLE_ENDPOINT`; no registry host is written here.
+default index is :data:`pypi_simple.PYPI_SIMPLE_ENDPOINT` (see :func:`default_index_url`); no
+registry host is written here.
 Extra index URLs and find-links from all levels are combined (strongest first, duplicates
 dropped), as pip appends command-line values to configured ones.
 """
@@ -11,14 +12,16 @@ dropped), as pip appends command-line values to configured ones.
 from __future__ import annotations
 
 import configparser
+import functools
+import importlib.util
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import platformdirs
-from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
 from torchresolve.errors import InputError
 
@@ -28,9 +31,35 @@ if TYPE_CHECKING:
 __all__ = [
     "IndexConfig",
     "IndexOptionsLike",
+    "default_index_url",
     "load_index_config",
     "pip_config_files",
 ]
+
+_ENDPOINT_LINE = re.compile(r'^PYPI_SIMPLE_ENDPOINT\s*(?::\s*str\s*)?=\s*"([^"\\]+)"\s*$', re.M)
+
+
+@functools.cache
+def default_index_url() -> str:
+    """The default index: :data:`pypi_simple.PYPI_SIMPLE_ENDPOINT`.
+
+    Importing :mod:`pypi_simple` costs about 0.15 s (it pulls in pydantic and BeautifulSoup),
+    a sixth of a warm ``upgrade`` run, and only this constant is needed here; so the assignment
+    is read from the package's source, and the package is imported only when the source does
+    not hold it in that plain form.
+    """
+    spec = importlib.util.find_spec("pypi_simple")
+    if spec is not None and spec.origin is not None:
+        try:
+            source = Path(spec.origin).read_text(encoding="utf-8")
+        except OSError:
+            source = ""
+        found = _ENDPOINT_LINE.search(source)
+        if found is not None:
+            return found.group(1)
+    from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+    return PYPI_SIMPLE_ENDPOINT
 
 
 class IndexOptionsLike(Protocol):
@@ -56,7 +85,7 @@ class IndexConfig:
     :ivar no_index: ignore ``index_url`` and ``extra_index_urls`` (find-links only).
     """
 
-    index_url: str = PYPI_SIMPLE_ENDPOINT
+    index_url: str = field(default_factory=default_index_url)
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     no_index: bool = False
@@ -149,7 +178,7 @@ def load_index_config(
         or file_index
         or env.get("PIP_INDEX_URL")
         or conf.get("index-url")
-        or PYPI_SIMPLE_ENDPOINT
+        or default_index_url()
     )
     extras = [
         *extra_index_urls,

@@ -1,6 +1,10 @@
 """Parse index pages into :class:`DistFile` tuples: PEP 691 JSON, PEP 503 HTML, find-links.
 
 The parsers are pure: they take the page body and the URL it came from and return files.
+Parsing goes through :data:`FileRow`, a plain tuple of strings, numbers and ``None`` holding
+what a :class:`DistFile` is built from: the client stores the rows of each page in its cache
+(``marshal``, no arbitrary objects), so a warm run rebuilds files from rows instead of
+re-parsing tens of thousands of page entries, and builds only the files it keeps.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import json
 import posixpath
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -22,9 +26,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from pypi_simple import RepositoryPage
 
-from torchresolve.index.model import DistFile
+from torchresolve.index.model import DistFile, FileKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -32,14 +35,41 @@ if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
 __all__ = [
+    "FileRow",
     "PageFormatError",
     "file_from_link",
+    "file_from_row",
     "files_from_links",
     "html_links",
+    "json_page_rows",
     "parse_html_page",
     "parse_json_page",
+    "row_from_link",
+    "rows_from_links",
     "sdist_name_version",
 ]
+
+FileRow = tuple[
+    str,  # filename
+    str,  # url (absolute, no fragment)
+    str,  # version, as written in the file name
+    str,  # kind: "wheel" or "sdist"
+    str,  # compressed tag set of a wheel ("cp311-cp311-manylinux_2_17_x86_64"); "" for sdists
+    str | None,  # requires-python as listed (parsed, and ignored when invalid, on use)
+    str | None,  # yanked reason ("" when yanked without one); None when not yanked
+    str | None,  # upload time, ISO 8601 accepted by datetime.fromisoformat
+    dict[str, str],  # hashes
+    int | None,  # size in bytes
+    str | None,  # PEP 658 metadata URL
+]
+"""One listed file of one project as plain data: what :func:`file_from_row` builds from.
+
+Rows are made only for files that passed every check (name of the project, wheel or sdist,
+parsable version), so a row always builds a :class:`DistFile`.
+"""
+
+_NO_TAGS: frozenset[Tag] = frozenset()
+_KINDS: dict[str, FileKind] = {"wheel": "wheel", "sdist": "sdist"}
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -47,12 +77,6 @@ HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 
 class PageFormatError(ValueError):
     """The body of a page cannot be parsed (truncated JSON, not a PEP 691 document)."""
-
-
-def _requires_python(value: object) -> SpecifierSet | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return _specifier(value)
 
 
 # Pages of big projects list tens of thousands of files that share a few hundred distinct
@@ -82,22 +106,33 @@ def _canonical(value: str) -> NormalizedName:
     return canonicalize_name(value)
 
 
-def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
-    """Name, version and tags of a wheel file name (cached pieces; packaging validates)."""
+def _parse_wheel(filename: str) -> tuple[NormalizedName, str, str]:
+    """Name, version string and compressed tag string of a wheel file name (validated).
+
+    :raises InvalidWheelFilename: not ``name-version(-build)?-py-abi-platform.whl``.
+    :raises InvalidVersion: the version is not PEP 440.
+    """
     parts = filename[:-4].split("-")
     if len(parts) not in (5, 6):
-        name, version, _build, tags = parse_wheel_filename(filename)
-        return name, version, tags
-    return _canonical(parts[0]), _version(parts[1]), _tag_set("-".join(parts[-3:]))
+        # packaging refuses these names; it raises the error that says why.
+        parse_wheel_filename(filename)
+        raise InvalidWheelFilename(filename)
+    tags = "-".join(parts[-3:])
+    _version(parts[1])
+    _tag_set(tags)
+    return _canonical(parts[0]), parts[1], tags
 
 
-def _upload_time(value: object) -> datetime | None:
+def _upload_time(value: object) -> str | None:
+    """The upload time in a form :meth:`datetime.fromisoformat` reads; ``None`` if unreadable."""
     if not isinstance(value, str):
         return None
+    text = value.replace("Z", "+00:00")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(text)
     except ValueError:
         return None
+    return text
 
 
 def _yanked(value: object) -> str | None:
@@ -121,6 +156,84 @@ def sdist_name_version(filename: str) -> tuple[NormalizedName, str] | None:
     return None
 
 
+def row_from_link(
+    *,
+    project: NormalizedName,
+    filename: str,
+    url: str,
+    requires_python: object = None,
+    yanked: object = None,
+    hashes: Mapping[str, str] | None = None,
+    upload_time: object = None,
+    size: object = None,
+    metadata_url: str | None = None,
+) -> FileRow | None:
+    """The :data:`FileRow` of one listed link; ``None`` for files of another project or that
+    are not wheels or sdists (eggs, installers, unparsable names)."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, tags = _parse_wheel(filename)
+            kind = "wheel"
+        else:
+            try:
+                name, parsed = parse_sdist_filename(filename)
+                version = str(parsed)
+            except InvalidSdistFilename:
+                split = sdist_name_version(filename)
+                if split is None:
+                    return None
+                name, version = split[0], split[1]
+                _version(version)
+            tags = ""
+            kind = "sdist"
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
+        return None
+    if name != project:
+        return None
+    return (
+        filename,
+        url,
+        version,
+        kind,
+        tags,
+        requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
+        _yanked(yanked),
+        _upload_time(upload_time),
+        dict(hashes or {}),
+        size if isinstance(size, int) else None,
+        metadata_url,
+    )
+
+
+def file_from_row(row: FileRow, *, project: NormalizedName, index_url: str) -> DistFile:
+    """Build the :class:`DistFile` a row describes (see :data:`FileRow`).
+
+    :raises ValueError: the row is malformed (a damaged cache entry).
+    :raises TypeError: the row is malformed (a damaged cache entry).
+    """
+    (filename, url, version, kind, tags, requires_python, yanked, uploaded, hashes, size, meta) = (
+        row
+    )
+    file_kind = _KINDS.get(kind)
+    if file_kind is None:
+        raise ValueError(f"not a file kind: {kind!r}")
+    return DistFile(
+        project=project,
+        filename=filename,
+        url=url,
+        version=_version(version),
+        kind=file_kind,
+        tags=_tag_set(tags) if tags else _NO_TAGS,
+        requires_python=None if requires_python is None else _specifier(requires_python),
+        yanked=yanked,
+        upload_time=None if uploaded is None else datetime.fromisoformat(uploaded),
+        hashes=hashes,
+        size=size,
+        index_url=index_url,
+        metadata_url=meta,
+    )
+
+
 def file_from_link(
     *,
     project: NormalizedName,
@@ -136,39 +249,18 @@ def file_from_link(
 ) -> DistFile | None:
     """Build a :class:`DistFile` from one listed link; ``None`` for files of another project
     or that are not wheels or sdists (eggs, installers, unparsable names)."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, tags = _parse_wheel(filename)
-            kind: Any = "wheel"
-        else:
-            try:
-                name, version = parse_sdist_filename(filename)
-            except InvalidSdistFilename:
-                split = sdist_name_version(filename)
-                if split is None:
-                    return None
-                name, version = split[0], _version(split[1])
-            tags = frozenset()
-            kind = "sdist"
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
-        return None
-    if name != project:
-        return None
-    return DistFile(
+    row = row_from_link(
         project=project,
         filename=filename,
         url=url,
-        version=version,
-        kind=kind,
-        tags=tags,
-        requires_python=_requires_python(requires_python),
-        yanked=_yanked(yanked),
-        upload_time=_upload_time(upload_time),
-        hashes=dict(hashes or {}),
-        size=size if isinstance(size, int) else None,
-        index_url=index_url,
+        requires_python=requires_python,
+        yanked=yanked,
+        hashes=hashes,
+        upload_time=upload_time,
+        size=size,
         metadata_url=metadata_url,
     )
+    return None if row is None else file_from_row(row, project=project, index_url=index_url)
 
 
 def _strip_fragment(url: str) -> tuple[str, dict[str, str]]:
@@ -180,10 +272,8 @@ def _strip_fragment(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(fragment="")), hashes
 
 
-def parse_json_page(
-    body: bytes | str, *, page_url: str, project: str, index_url: str
-) -> tuple[DistFile, ...]:
-    """Parse a PEP 691 project page.
+def json_page_rows(body: bytes | str, *, page_url: str, project: str) -> tuple[FileRow, ...]:
+    """The rows of ``project``'s files on a PEP 691 project page.
 
     :param page_url: the URL the page was fetched from; relative file URLs are joined to it.
     :raises PageFormatError: not valid JSON or not a version-1 PEP 691 document.
@@ -198,7 +288,7 @@ def parse_json_page(
     if not api.startswith("1."):
         raise PageFormatError(f"unsupported repository API version {api}")
     canonical = canonicalize_name(project)
-    found: list[DistFile] = []
+    found: list[FileRow] = []
     for entry in data["files"]:
         if not isinstance(entry, dict) or "filename" not in entry or "url" not in entry:
             continue
@@ -209,22 +299,35 @@ def parse_json_page(
             url, fragment_hashes = _strip_fragment(url)
         hashes = entry.get("hashes") or fragment_hashes
         core = entry.get("core-metadata", entry.get("dist-info-metadata"))
-        metadata_url = url + ".metadata" if core else None
-        dist = file_from_link(
+        row = row_from_link(
             project=canonical,
             filename=str(entry["filename"]),
             url=url,
-            index_url=index_url,
             requires_python=entry.get("requires-python"),
             yanked=entry.get("yanked"),
             hashes=hashes if isinstance(hashes, dict) else {},
             upload_time=entry.get("upload-time"),
             size=entry.get("size"),
-            metadata_url=metadata_url,
+            metadata_url=url + ".metadata" if core else None,
         )
-        if dist is not None:
-            found.append(dist)
+        if row is not None:
+            found.append(row)
     return tuple(found)
+
+
+def parse_json_page(
+    body: bytes | str, *, page_url: str, project: str, index_url: str
+) -> tuple[DistFile, ...]:
+    """Parse a PEP 691 project page.
+
+    :param page_url: the URL the page was fetched from; relative file URLs are joined to it.
+    :raises PageFormatError: not valid JSON or not a version-1 PEP 691 document.
+    """
+    canonical = canonicalize_name(project)
+    return tuple(
+        file_from_row(row, project=canonical, index_url=index_url)
+        for row in json_page_rows(body, page_url=page_url, project=canonical)
+    )
 
 
 Link = tuple[str, "str | None", "str | None", "str | None"]
@@ -238,6 +341,10 @@ def html_links(
 
     The URLs are absolute (joined to ``page_url`` and any ``<base href>``).
     """
+    # pypi_simple (bs4, pydantic) costs a tenth of a second to import; only pages that are
+    # not in the parsed cache need it.
+    from pypi_simple import RepositoryPage
+
     page = RepositoryPage.from_html(body, page_url, encoding)
     return tuple(
         (
@@ -271,6 +378,30 @@ def parse_html_page(
     )
 
 
+def rows_from_links(
+    links: Iterable[tuple[str, str | None, str | None, str | None]], *, project: str
+) -> tuple[FileRow, ...]:
+    """Rows of ``project``'s files among ``(url, requires_python, yanked, core_metadata)``."""
+    canonical = canonicalize_name(project)
+    found: list[FileRow] = []
+    for raw_url, requires_python, yanked, core in links:
+        url, hashes = _strip_fragment(raw_url)
+        filename = unquote(posixpath.basename(urlsplit(url).path))
+        row = row_from_link(
+            project=canonical,
+            filename=filename,
+            url=url,
+            requires_python=requires_python,
+            # In HTML, data-yanked present (even empty) means yanked.
+            yanked="" if yanked == "" else yanked,
+            hashes=hashes,
+            metadata_url=url + ".metadata" if core and core.lower() != "false" else None,
+        )
+        if row is not None:
+            found.append(row)
+    return tuple(found)
+
+
 def files_from_links(
     links: Iterable[tuple[str, str | None, str | None, str | None]],
     *,
@@ -279,21 +410,7 @@ def files_from_links(
 ) -> tuple[DistFile, ...]:
     """Files of ``project`` among ``(url, requires_python, yanked, core_metadata)`` links."""
     canonical = canonicalize_name(project)
-    found: list[DistFile] = []
-    for raw_url, requires_python, yanked, core in links:
-        url, hashes = _strip_fragment(raw_url)
-        filename = unquote(posixpath.basename(urlsplit(url).path))
-        dist = file_from_link(
-            project=canonical,
-            filename=filename,
-            url=url,
-            index_url=index_url,
-            requires_python=requires_python,
-            # In HTML, data-yanked present (even empty) means yanked.
-            yanked="" if yanked == "" else yanked,
-            hashes=hashes,
-            metadata_url=url + ".metadata" if core and core.lower() != "false" else None,
-        )
-        if dist is not None:
-            found.append(dist)
-    return tuple(found)
+    return tuple(
+        file_from_row(row, project=canonical, index_url=index_url)
+        for row in rows_from_links(links, project=canonical)
+    )
