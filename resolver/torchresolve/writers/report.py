@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from torchresolve.db.model import format_driver
+
 if TYPE_CHECKING:
     from torchresolve.planning.model import Proposal
 
@@ -25,7 +27,7 @@ def _target_dict(proposal: Proposal) -> dict[str, Any]:
         "platform": target.platform,
         "gpu": target.gpu_name,
         "arch": str(target.arch) if target.arch is not None else None,
-        "driver": str(target.driver) if target.driver is not None else None,
+        "driver": format_driver(target.driver) if target.driver is not None else None,
         "cuda": target.cuda,
         "cuda_variant": proposal.variant,
         "cuda_runtime": proposal.cuda,
@@ -71,7 +73,7 @@ def _target_line(proposal: Proposal) -> str:
     if t.gpu_name or t.arch is not None:
         parts.append(f"GPU {t.gpu_name or '?'} ({t.arch or 'unknown arch'})")
     if t.driver is not None:
-        parts.append(f"driver {t.driver}")
+        parts.append(f"driver {format_driver(t.driver)}")
     parts.append(f"torch build {proposal.variant or 'none'}")
     return ", ".join(parts)
 
