@@ -5,7 +5,8 @@
 #   scripts/gpu_verification.sh OUTDIR [WHEELHOUSE [CACHEDIR]]
 #
 # PYTHON (default python3) is the interpreter of the preinstalled stack. torchresolve is
-# installed into a venv layered over it (--system-site-packages), from this checkout, with its
+# installed into a venv layered over it (a .pth file naming the stack's site folders, which
+# also works when PYTHON is itself a venv), from this checkout, with its
 # own dependencies taken from WHEELHOUSE when the machine has no index. CACHEDIR, when given, is
 # a warm torchresolve metadata cache, so `upgrade --offline` can plan on the machine itself.
 set -uo pipefail
@@ -22,11 +23,15 @@ record() { local name=$1; shift; "$@" >"$out/$name.txt" 2>"$out/$name.log"; loca
 
 step "machine"
 nvidia-smi --query-gpu=index,name,compute_cap,memory.total,driver_version --format=csv,noheader \
-    | tee -a "$out/summary.txt"
+    2>&1 | tee -a "$out/summary.txt"
+"$python" --version 2>&1 | tee -a "$out/summary.txt"
 
 step "install torchresolve over the preinstalled stack"
 venv=$(mktemp -d)/tr
-"$python" -m venv --system-site-packages "$venv"
+"$python" -m venv "$venv"
+purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+"$python" -c 'import site, sys; print("\n".join(p for p in sys.path if p.endswith("-packages")))' \
+    >"$purelib/_base_stack.pth"
 if [ -n "$wheels" ]; then
     "$venv/bin/pip" install -q --no-index --find-links "$wheels" -e "$here" pytest >"$out/install.log" 2>&1
 else
@@ -36,8 +41,12 @@ echo "install rc=$?" | tee -a "$out/summary.txt"
 tr="$venv/bin/torchresolve"
 "$venv/bin/python" - >"$out/stack.txt" <<'EOF'
 from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError
 for name in ("torch", "torchvision", "torchaudio", "transformers", "numpy"):
-    print(f"{name}=={version(name)}")
+    try:
+        print(f"{name}=={version(name)}")
+    except PackageNotFoundError:
+        pass
 EOF
 cat "$out/stack.txt" | tee -a "$out/summary.txt"
 
