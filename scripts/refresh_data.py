@@ -47,12 +47,17 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refresh_ecosystem import MAX_DOWNLOAD, default_index_url, open_wheel, platform_of
+from refresh_ecosystem import MAX_DOWNLOAD, default_index_url, platform_of
 from refresh_ecosystem import check as ecosystem_check
 from torchresolve.errors import IndexQueryError
 from torchresolve.index import json_api_url
 from torchresolve.index.http import Fetcher
-from torchresolve.index.wheelzip import NoRangeSupport, find_metadata_member, read_wheel_metadata
+from torchresolve.index.wheelzip import (
+    NoRangeSupport,
+    find_metadata_member,
+    open_remote_wheel,
+    read_wheel_metadata,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -284,7 +289,7 @@ def _torch_facts(
         return TorchFacts(version=version, released=released, python=python)
     filename = str(wheel["filename"])
     try:
-        with open_wheel(fetcher, urljoin(page_url, str(wheel["url"]))) as zf:
+        with open_remote_wheel(fetcher, urljoin(page_url, str(wheel["url"]))) as zf:
             version_py = zf.read("torch/version.py").decode("utf-8", "replace")
             member = find_metadata_member(zf.namelist(), "torch")
             if member is None:

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import email.parser
-import io
-import re
 import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import requests
@@ -43,10 +40,9 @@ from packaging.version import InvalidVersion, Version
 # Run as a script, the package comes from this checkout's source root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
 
-from torchresolve.errors import IndexQueryError
 from torchresolve.index import load_index_config
-from torchresolve.index.http import BodyTooLarge, Fetcher
-from torchresolve.index.wheelzip import read_wheel_metadata
+from torchresolve.index.http import Fetcher
+from torchresolve.index.wheelzip import open_remote_wheel, read_wheel_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -67,7 +63,6 @@ __all__ = [
     "default_index_url",
     "first_wheels",
     "main",
-    "open_wheel",
     "platform_of",
     "render_wheels",
 ]
@@ -113,11 +108,6 @@ _JSON = "application/vnd.pypi.simple.v1+json"
 # most this large. It must exceed the tail that torchresolve.index.wheelzip asks for (64 KiB):
 # the fetcher's limit applies to partial answers too.
 MAX_DOWNLOAD = 4 * 1024 * 1024
-# The first range request of open_wheel: the tail holds the zip's central directory.
-_TAIL = 1 << 16
-# The smallest later range request: a member's local header and a small member in one request.
-_MIN_FETCH = 1 << 14
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)")
 
 
 def default_index_url(environ: Mapping[str, str] | None = None) -> str:
@@ -152,86 +142,6 @@ def platform_of(tag_platform: str) -> tuple[str, ...]:
     if tag_platform == "win_amd64":
         return ("windows",)
     return ()
-
-
-def _get_range(fetcher: Fetcher, url: str, spec: str, length: int) -> tuple[int, int, bytes]:
-    """One range request: ``(start, file size, body)``; ``length`` is the most bytes asked for.
-
-    :raises IndexQueryError: the server failed or ignored the range (never reads a whole wheel).
-    """
-    try:
-        response = fetcher.get(
-            url, headers={"Range": f"bytes={spec}"}, kind="range", max_bytes=length
-        )
-    except BodyTooLarge as exc:
-        # Only a 200 (or a 206 longer than asked for) is over the limit: the whole file.
-        size = f" ({exc.length} bytes)" if exc.length else ""
-        raise IndexQueryError(
-            url, f"range request answered HTTP 200 with the whole file{size}"
-        ) from exc
-    if response.status == 200:  # within ``length``: the whole file was asked for (a tiny wheel)
-        return 0, len(response.body), response.body
-    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-    if response.status != 206 or match is None:
-        raise IndexQueryError(url, f"range request answered HTTP {response.status}, not 206")
-    return int(match.group(1)), int(match.group(3)), response.body
-
-
-class _RangeReader(io.RawIOBase):
-    """A read-only seekable file over HTTP range requests, for :mod:`zipfile`.
-
-    ``torchresolve.index.wheelzip`` reads only ``METADATA``; the data scripts also need other
-    members (``torch/version.py``, ``libtorch_python.so``), so this thin adapter gives
-    :mod:`zipfile` the remote file through the same :class:`Fetcher` (retries, byte counts).
-    """
-
-    def __init__(self, fetcher: Fetcher, url: str) -> None:
-        super().__init__()
-        self._fetcher = fetcher
-        self._url = url
-        self._tail_start, self._size, self._tail = _get_range(fetcher, url, f"-{_TAIL}", _TAIL)
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)
-        end = min(self._size, self._pos + len(view))
-        if end <= self._pos:
-            return 0
-        if self._pos >= self._tail_start:  # the central directory and what precedes it
-            data = self._tail[self._pos - self._tail_start : end - self._tail_start]
-        else:
-            data = _get_range(self._fetcher, self._url, f"{self._pos}-{end - 1}", end - self._pos)[
-                2
-            ]
-        if len(data) < end - self._pos:
-            raise IndexQueryError(self._url, "range request answered a short body")
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
-def open_wheel(fetcher: Fetcher, url: str) -> zipfile.ZipFile:
-    """The remote wheel at ``url`` as a zip file whose reads are HTTP range requests.
-
-    :raises IndexQueryError: the server failed or ignored range requests.
-    :raises zipfile.BadZipFile: the file is not a zip.
-    """
-    raw = _RangeReader(fetcher, url)
-    return zipfile.ZipFile(cast("Any", io.BufferedReader(raw, buffer_size=_MIN_FETCH)))
 
 
 @dataclass(slots=True)
@@ -306,7 +216,7 @@ class IndexReader:
         :raises KeyError: when the wheel has no such member.
         :raises IndexQueryError: when the server fails or ignores range requests.
         """
-        with open_wheel(self._fetcher, str(entry["url"])) as archive:
+        with open_remote_wheel(self._fetcher, str(entry["url"])) as archive:
             return archive.read(member)
 
 

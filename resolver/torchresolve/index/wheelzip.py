@@ -21,7 +21,13 @@ from torchresolve.errors import IndexQueryError
 if TYPE_CHECKING:
     from torchresolve.index.http import Fetcher
 
-__all__ = ["NoRangeSupport", "WheelRead", "find_metadata_member", "read_wheel_metadata"]
+__all__ = [
+    "NoRangeSupport",
+    "WheelRead",
+    "find_metadata_member",
+    "open_remote_wheel",
+    "read_wheel_metadata",
+]
 
 _TAIL = 1 << 16
 _MIN_FETCH = 1 << 14
@@ -167,5 +173,37 @@ def read_wheel_metadata(
                 return WheelRead(_read_member(archive, url, project), "range")
         with zipfile.ZipFile(io.BytesIO(response.body)) as archive:
             return WheelRead(_read_member(archive, url, project), "download")
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise IndexQueryError(url, f"not a readable wheel: {exc}") from exc
+
+
+def open_remote_wheel(fetcher: Fetcher, url: str) -> zipfile.ZipFile:
+    """The wheel at ``url`` as a zip file whose reads are HTTP range requests.
+
+    Any member can be read (the data scripts read ``torch/version.py`` and
+    ``libtorch_python.so``), each with one range request for its bytes. A file no larger than
+    the first request is taken whole; a larger one is never downloaded whole.
+
+    :raises IndexQueryError: HTTP failure, a server that ignores range requests, or not a zip.
+    """
+    from torchresolve.index.http import BodyTooLarge
+
+    try:
+        response = fetcher.get(
+            url, headers={"Range": f"bytes=-{_TAIL}"}, kind="range", max_bytes=_TAIL
+        )
+    except BodyTooLarge as exc:
+        length = f" ({exc.length} bytes)" if exc.length else ""
+        raise IndexQueryError(
+            url, f"range request answered HTTP 200 with the whole file{length}"
+        ) from exc
+    try:
+        if response.status == 200:  # the whole file fitted in the first request
+            return zipfile.ZipFile(io.BytesIO(response.body))
+        match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        if response.status != 206 or match is None or match.group(3) == "*":
+            raise IndexQueryError(url, f"range request answered HTTP {response.status}, not 206")
+        start, size = int(match.group(1)), int(match.group(3))
+        return zipfile.ZipFile(_RangeFile(fetcher, url, size, start, response.body))
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise IndexQueryError(url, f"not a readable wheel: {exc}") from exc
