@@ -74,7 +74,7 @@ def _target_line(proposal: Proposal) -> str:
         parts.append(f"GPU {t.gpu_name or '?'} ({t.arch or 'unknown arch'})")
     if t.driver is not None:
         parts.append(f"driver {format_driver(t.driver)}")
-    parts.append(f"torch build {proposal.variant or 'none'}")
+    parts.append(f"torch build {proposal.variant}" if proposal.variant else "no torch")
     return ", ".join(parts)
 
 
