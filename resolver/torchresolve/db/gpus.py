@@ -8,6 +8,7 @@ type ``RTX 4090``). Words, not characters, so ``A10`` never matches ``A100``.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import TYPE_CHECKING
 
@@ -25,8 +26,13 @@ _NOISE = frozenset({"nvidia", "geforce", "tesla"})
 _ARCH_QUERY = re.compile(r"^(?:(?:sm|compute)_\d{2,3}[a-z]?|\d{1,2}\.\d)$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_gpu_name(name: str) -> tuple[str, ...]:
-    """The significant words of a GPU name: ``NVIDIA GeForce RTX 4090`` -> ``('rtx', '4090')``."""
+    """The significant words of a GPU name: ``NVIDIA GeForce RTX 4090`` -> ``('rtx', '4090')``.
+
+    Memoised: the planner matches the same few names against every model's names and aliases
+    once per candidate build.
+    """
     words = re.split(r"[\s_\-/]+", name.strip().lower())
     return tuple(w for w in words if w and w not in _NOISE)
 

@@ -21,6 +21,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from torchresolve.db._cache import documents_key, read_documents, write_documents
 from torchresolve.db.model import (
     Advisory,
     Blocker,
@@ -460,26 +461,54 @@ def _read_blockers(root: _Table) -> tuple[Blocker, ...]:
 # -- entry point --------------------------------------------------------------------------
 
 
-def _read_file(source: Traversable, name: str) -> _Table | None:
-    """The top-level table of file ``name``, or ``None`` when an optional file is absent."""
+def _read_bytes(source: Traversable, name: str) -> bytes | None:
+    """The bytes of file ``name``, or ``None`` when an optional file is absent."""
     entry = source / name
-    label = str(entry)
     if not entry.is_file():
         if name in REQUIRED_FILES:
-            raise DataError("file is missing", path=label)
+            raise DataError("file is missing", path=str(entry))
         return None
+    return entry.read_bytes()
+
+
+def _parse_toml(label: str, body: bytes) -> dict[str, Any]:
     try:
-        data = tomllib.loads(entry.read_bytes().decode("utf-8"))
+        document: dict[str, Any] = tomllib.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text: {exc}", path=label) from exc
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"not valid TOML: {exc}", path=label) from exc
-    return _Table(data, file=label, key="")
+    return document
 
 
-def _parse_database(source: Traversable) -> Database:
+def _documents(source: Traversable, cache_root: Path | None) -> dict[str, dict[str, Any] | None]:
+    """The parsed TOML document of every data file (``None`` for an absent optional file).
+
+    With ``cache_root``, documents stored for files of the same bytes are read back instead
+    of parsing the TOML again (see :mod:`torchresolve.db._cache`), and new ones are stored.
+    """
+    files = {name: _read_bytes(source, name) for name in DATA_FILES}
+    key = documents_key(files) if cache_root is not None else ""
+    if cache_root is not None:
+        stored = read_documents(cache_root, key, DATA_FILES)
+        if stored is not None:
+            return stored
+    documents = {
+        name: None if body is None else _parse_toml(str(source / name), body)
+        for name, body in files.items()
+    }
+    if cache_root is not None:
+        write_documents(cache_root, key, documents)
+    return documents
+
+
+def _parse_database(source: Traversable, cache_root: Path | None = None) -> Database:
     empty = _Table({}, file="", key="")
-    tables = {name: _read_file(source, name) or empty for name in DATA_FILES}
+    documents = _documents(source, cache_root)
+    tables = {
+        name: empty if document is None else _Table(document, file=str(source / name), key="")
+        for name, document in documents.items()
+    }
     releases = _read_torch(tables["torch.toml"])
     toolkits, compat = _read_cuda(tables["cuda.toml"])
     database = Database(
@@ -499,25 +528,36 @@ def _parse_database(source: Traversable) -> Database:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached(folder: str | None, stamp: tuple[float, ...]) -> Database:
+def _cached(folder: str | None, stamp: tuple[float, ...], cache_root: str | None) -> Database:
     # ``stamp`` (the files' mtimes) only keys the cache: an edited fixture is read again.
     del stamp
     source: Traversable = resources.files("torchresolve._data") if folder is None else Path(folder)
-    return _parse_database(source)
+    return _parse_database(source, None if cache_root is None else Path(cache_root))
 
 
-def load_database(data_dir: Path | None = None) -> Database:
+def load_database(
+    data_dir: Path | None = None, *, cache_dir: Path | Literal[False] | None = None
+) -> Database:
     """Load and validate the database; parsed once per process and folder.
 
     :param data_dir: a folder of ``*.toml`` files; ``None`` reads the shipped
         ``torchresolve._data`` package.
+    :param cache_dir: the torchresolve cache folder, where the files' parsed TOML is kept
+        (under ``db/``, keyed by the files' sha256) so later processes skip the TOML parser;
+        ``None`` uses :func:`~torchresolve.index.cache.default_cache_dir`, ``False`` none.
+        The values are validated on every load either way.
     :raises DataError: a file is missing, not TOML, or has a wrong, unknown or missing key.
     """
+    if cache_dir is None:
+        from torchresolve.index.cache import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    root = None if cache_dir is False else str(cache_dir)
     if data_dir is None:
-        return _cached(None, ())
+        return _cached(None, (), root)
     folder = data_dir.resolve()
     stamp = tuple(
         (folder / name).stat().st_mtime_ns if (folder / name).is_file() else -1.0
         for name in DATA_FILES
     )
-    return _cached(str(folder), stamp)
+    return _cached(str(folder), stamp, root)

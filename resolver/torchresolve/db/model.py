@@ -264,6 +264,21 @@ class Database:
     advisories: tuple[Advisory, ...] = ()
     blockers: tuple[Blocker, ...] = ()
     first_wheels: tuple[FirstWheel, ...] = ()
+    _rules_by_name: Mapping[NormalizedName, tuple[Rule, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    """``rules`` grouped by the canonical name of their ``when`` (kept in file order), so
+    :meth:`rules_for`, asked for every candidate a resolution tries, scans only that
+    project's rules."""
+
+    def __post_init__(self) -> None:
+        grouped: dict[NormalizedName, list[Rule]] = {}
+        for rule in self.rules:
+            grouped.setdefault(canonicalize_name(rule.when.name), []).append(rule)
+        # A frozen dataclass: the derived index is set once, here.
+        object.__setattr__(
+            self, "_rules_by_name", {name: tuple(rules) for name, rules in grouped.items()}
+        )
 
     def torch(self, version: Version | str) -> TorchRelease | None:
         """The release ``version`` (a local label such as ``+cu118`` is ignored), or ``None``."""
@@ -318,12 +333,9 @@ class Database:
 
     def rules_for(self, name: str, version: Version) -> tuple[Rule, ...]:
         """The rules whose ``when`` matches ``name`` at ``version`` (pre-releases included)."""
-        key = canonicalize_name(name)
+        candidates = self._rules_by_name.get(canonicalize_name(name), ())
         return tuple(
-            rule
-            for rule in self.rules
-            if canonicalize_name(rule.when.name) == key
-            and rule.when.specifier.contains(version, prereleases=True)
+            rule for rule in candidates if rule.when.specifier.contains(version, prereleases=True)
         )
 
     def first_wheel(self, package: str, python: Version) -> Version | None:

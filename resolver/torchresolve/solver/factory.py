@@ -16,6 +16,7 @@ Candidate order (the heart of "upgrade as little as possible"):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from packaging.markers import Marker
     from packaging.requirements import Requirement as PackagingRequirement
+    from packaging.tags import Tag
 
     from torchresolve.db import Database, Rule, TorchRelease
     from torchresolve.index import DistFile, IndexClient, Metadata
@@ -143,6 +145,22 @@ class _Project:
     """How many versions the index lists at all."""
     compiled: bool = False
     """True when some wheel is platform-specific: an sdist-only release then needs a compiler."""
+    versions: list[Version] = field(default_factory=list)
+    """``files``' versions ascending (sorted once: candidate order asks for it per era)."""
+    stamps: dict[Version, datetime] | None = None
+    """``released`` with naive times read as UTC (see :meth:`utc_released`)."""
+    candidates: dict[Version, Candidate] = field(default_factory=dict)
+    """The plain index candidate of each version, built once."""
+
+    def utc_released(self) -> dict[Version, datetime]:
+        """``released`` with naive times read as UTC, computed once (era order compares them
+        for every identifier that asks)."""
+        if self.stamps is None:
+            self.stamps = {
+                v: t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+                for v, t in self.released.items()
+            }
+        return self.stamps
 
 
 class Factory:
@@ -187,8 +205,15 @@ class Factory:
         self.environment = marker_environment(target)
         self._tags = target_tags(target.python, target.platform)
         self._python_full = Version(f"{target.python.major}.{target.python.minor}.99")
-        self._python_ok: dict[str, bool] = {}
+        self._python_ok: dict[int, tuple[SpecifierSet, bool]] = {}
+        self._tags_ok: dict[int, tuple[frozenset[Tag], bool, bool]] = {}
+        self._refusals: dict[tuple[str, Version], str | None] = {}
+        self._accepted: dict[tuple[int, Version], tuple[Requirement, bool]] = {}
+        self._markers: dict[tuple[int, frozenset[str]], tuple[PackagingRequirement, bool]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._background = False
+        self._deferred: dict[NormalizedName, None] = {}
+        self._requests_seen = client.stats.requests
         self._pending: dict[NormalizedName, Future[_Project]] = {}
         self._lock = threading.Lock()
         self._projects: dict[NormalizedName, _Project] = {}
@@ -233,13 +258,34 @@ class Factory:
         """Start reading the index pages of ``names`` in the background.
 
         Dependencies are scheduled as soon as a candidate's requirements are known, so the
-        pages download while the resolver works on something else.
+        pages download while the resolver works on something else. Until a read has gone to
+        the network (:meth:`_watch_network`), the names are only noted: a warm cache answers
+        from disk, where background threads add start-up and lock contention (on two cores,
+        ~0.1 s of a 0.8 s run) and hide nothing; the reads then happen when a project is
+        asked for.
         """
         with self._lock:
             for name in names:
                 if name in self._projects or name in self._pending:
                     continue
-                self._pending[name] = self._executor().submit(self._load_project, name)
+                if self._background:
+                    self._pending[name] = self._executor().submit(self._load_project, name)
+                else:
+                    self._deferred[name] = None
+
+    def _watch_network(self) -> None:
+        """Switch to background reads once the client has made a request.
+
+        The names noted by :meth:`schedule` so far are submitted then, so a cold run reads
+        them in parallel after its first network read.
+        """
+        if self._background or self.client.stats.requests == self._requests_seen:
+            return
+        with self._lock:
+            self._background = True
+            deferred = list(self._deferred)
+            self._deferred.clear()
+        self.schedule(deferred)
 
     def project(self, name: NormalizedName) -> _Project:
         """Compatible files of ``name`` for the target, read from the index once.
@@ -253,7 +299,10 @@ class Factory:
             pending = self._pending.get(name)
         if pending is not None:
             return pending.result()
-        return self._load_project(name)
+        try:
+            return self._load_project(name)
+        finally:
+            self._watch_network()
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -267,8 +316,12 @@ class Factory:
         files = self.client.files(name)
         by_version: dict[Version, list[DistFile]] = {}
         for file in files:
-            by_version.setdefault(file.version, []).append(file)
-            if any(tag.platform != "any" for tag in file.tags):
+            group = by_version.get(file.version)
+            if group is None:
+                by_version[file.version] = [file]
+            else:
+                group.append(file)
+            if not project.compiled and file.tags and self._tag_facts(file.tags)[1]:
                 project.compiled = True
         project.listed = len(by_version)
         project.all_files = files
@@ -294,6 +347,8 @@ class Factory:
                 rejected[version] = "yanked"
             else:
                 rejected[version] = f"no wheel for {py} {platform}"
+        project.versions = sorted(project.files)
+        project.utc_released()
         with self._lock:
             self._projects[name] = project
         return project
@@ -302,20 +357,34 @@ class Factory:
         """:func:`~torchresolve.index.supports` with requires-python answers memoised.
 
         Pages of big projects list thousands of files sharing a handful of requires-python
-        strings; testing each string once keeps warm runs fast.
+        specifiers and tag sets, and the index builds one shared object per distinct string;
+        the answers are memoised per object (by identity, the object kept alive with its
+        answer so its id is never reused), which costs no hashing or ``str`` per file.
         """
-        if file.requires_python is not None:
-            key = str(file.requires_python)
-            allowed = self._python_ok.get(key)
-            if allowed is None:
-                allowed = self._python_ok[key] = file.requires_python.contains(
-                    self._python_full, prereleases=True
+        spec = file.requires_python
+        if spec is not None:
+            known = self._python_ok.get(id(spec))
+            if known is None:
+                known = self._python_ok[id(spec)] = (
+                    spec,
+                    spec.contains(self._python_full, prereleases=True),
                 )
-            if not allowed:
+            if not known[1]:
                 return False
         if file.kind == "sdist":
             return True
-        return not file.tags.isdisjoint(self._tags)
+        return self._tag_facts(file.tags)[2]
+
+    def _tag_facts(self, tags: frozenset[Tag]) -> tuple[frozenset[Tag], bool, bool]:
+        """``(tags, platform-specific, installs on the target)``, memoised per tag set object."""
+        known = self._tags_ok.get(id(tags))
+        if known is None:
+            known = self._tags_ok[id(tags)] = (
+                tags,
+                any(tag.platform != "any" for tag in tags),
+                not tags.isdisjoint(self._tags),
+            )
+        return known
 
     def newest_python(self, name: NormalizedName) -> Version | None:
         """The newest CPython that any wheel of ``name`` installs on (advice for blockers)."""
@@ -327,19 +396,30 @@ class Factory:
         """The metadata of ``file``, fetched once."""
         found = self._metadata.get(file.url)
         if found is None:
-            found = self.client.metadata(file)
+            try:
+                found = self.client.metadata(file)
+            finally:
+                self._watch_network()
             self._metadata[file.url] = found
         return found
 
     def _prefetch(self, files: Iterable[DistFile]) -> None:
-        """Fetch the metadata of ``files`` in parallel.
+        """Fetch the metadata of ``files`` in parallel once reads go to the network.
 
-        One long-lived pool serves every prefetch: starting threads per call (as
+        Before that (a warm cache), they are read here one by one, watching for the first
+        request. One long-lived pool serves every prefetch: starting threads per call (as
         ``metadata_many`` does) costs more than reading a warm cache.
         """
         wanted = [f for f in files if f.url not in self._metadata]
         if len(wanted) < 2:
             return
+        while wanted and not self._background:
+            # Read from the cache in this thread until a read goes to the network.
+            file = wanted.pop(0)
+            # A failure is asked again, and reported, when the candidate is tried.
+            with contextlib.suppress(IndexQueryError):
+                self._metadata[file.url] = self.client.metadata(file)
+            self._watch_network()
         futures = [(f, self._executor().submit(self.client.metadata, f)) for f in wanted]
         for file, future in futures:
             try:
@@ -355,6 +435,13 @@ class Factory:
 
     def python_refusal(self, name: str, version: Version) -> str | None:
         """The reason a curated ``python`` rule refuses ``name version`` on the target."""
+        key = (name, version)
+        if key in self._refusals:
+            return self._refusals[key]
+        refusal = self._refusals[key] = self._python_refusal(name, version)
+        return refusal
+
+    def _python_refusal(self, name: str, version: Version) -> str | None:
         public = Version(version.public)
         for rule in self.db.rules_for(name, public):
             if canonicalize_name(rule.require.name) != PYTHON or rule.severity != "error":
@@ -392,7 +479,7 @@ class Factory:
                 return False
             if candidate.version.is_prerelease and not allow_pre:
                 return False
-            return all(r.accepts(candidate.version) for r in requirements)
+            return all(self.accepts(r, candidate.version) for r in requirements)
 
         def produce() -> Iterator[Candidate]:
             # Lazy: resolvelib usually needs the first one or two candidates only.
@@ -406,6 +493,19 @@ class Factory:
                         yield candidate.with_extras(extras) if extras else candidate
 
         return produce
+
+    def accepts(self, requirement: Requirement, version: Version) -> bool:
+        """``requirement.accepts(version)``, memoised per requirement object.
+
+        resolvelib keeps the same requirement objects in its criteria and asks for matches
+        (and whether the pins still satisfy them) again after every pin, so each
+        (requirement, version) pair would be tested many times.
+        """
+        key = (id(requirement), version)
+        known = self._accepted.get(key)
+        if known is None:
+            known = self._accepted[key] = (requirement, requirement.accepts(version))
+        return known[1]
 
     def _admissible(self, candidate: Candidate) -> bool:
         """Late checks needing metadata: sdists with dynamic metadata, Python rules."""
@@ -483,7 +583,7 @@ class Factory:
 
     def _order_candidates(self, name: NormalizedName, era: datetime | None) -> list[Candidate]:
         project = self.project(name)
-        versions = sorted(project.files)
+        versions = project.versions
         wish = self.wishes.get(name)
         if self.strategy == "latest":
             ordered = list(reversed(versions))
@@ -502,18 +602,20 @@ class Factory:
             ordered = self._era_order(project, versions, era)
         # Releases with a wheel first: an sdist-only release is a last resort (its metadata
         # may need a download and may be unknown).
-        ordered = [v for v in ordered if project.files[v].kind == "wheel"] + [
-            v for v in ordered if project.files[v].kind != "wheel"
+        files = project.files
+        ordered = [v for v in ordered if files[v].kind == "wheel"] + [
+            v for v in ordered if files[v].kind != "wheel"
         ]
-        return [
-            Candidate(
-                name=name,
-                version=v,
-                file=project.files[v],
-                released=project.released.get(v),
-            )
-            for v in ordered
-        ]
+        made = project.candidates
+        found: list[Candidate] = []
+        for v in ordered:
+            candidate = made.get(v)
+            if candidate is None:
+                candidate = made[v] = Candidate(
+                    name=name, version=v, file=files[v], released=project.released.get(v)
+                )
+            found.append(candidate)
+        return found
 
     @staticmethod
     def _closest_outside(
@@ -540,14 +642,10 @@ class Factory:
         if era is None:
             return list(reversed(versions))
         far = datetime.max.replace(tzinfo=timezone.utc)
-
-        def when(v: Version) -> datetime:
-            stamp = project.released.get(v, far)
-            return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-
+        stamps = project.utc_released()
         stamp = era if era.tzinfo else era.replace(tzinfo=timezone.utc)
-        before = [v for v in reversed(versions) if when(v) <= stamp]
-        after = [v for v in versions if when(v) > stamp]
+        before = [v for v in reversed(versions) if stamps.get(v, far) <= stamp]
+        after = [v for v in versions if stamps.get(v, far) > stamp]
         return before + after
 
     # -- dependencies --------------------------------------------------------------------
@@ -618,6 +716,15 @@ class Factory:
         return found
 
     def _marker_matches(self, req: PackagingRequirement, extras: frozenset[str]) -> bool:
+        # The index parses each distinct Requires-Dist line once per process, so the same
+        # requirement object recurs across candidates: memoised by identity (kept alive).
+        key = (id(req), extras)
+        known = self._markers.get(key)
+        if known is None:
+            known = self._markers[key] = (req, self._evaluate_marker(req, extras))
+        return known[1]
+
+    def _evaluate_marker(self, req: PackagingRequirement, extras: frozenset[str]) -> bool:
         if req.marker is None:
             return not extras
         if not extras:

@@ -84,7 +84,7 @@ class Provider(AbstractProvider[Requirement, Candidate, str]):
         return self.factory.find_matches(name, extras, reqs, set(incompatibilities[identifier]))
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
-        return requirement.accepts(candidate.version)
+        return self.factory.accepts(requirement, candidate.version)
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         return self.factory.dependencies(candidate)
