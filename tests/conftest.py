@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from torchresolve.index import IndexClient
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test writes into the user's cache: the cache home and torchresolve's cache folder
+    point into this session's temporary folder (also for subprocesses the tests start)."""
+    home = tmp_path_factory.getbasetemp() / "cache-home"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.setenv("TORCHRESOLVE_CACHE_DIR", str(home / "torchresolve"))
+
+
 @pytest.fixture
 def index_server() -> Iterator[IndexServer]:
     """A fresh server on 127.0.0.1 serving ``tests/fixtures/index`` (no faults, ranges on).

@@ -229,4 +229,6 @@ def database_from_args(args: argparse.Namespace) -> Database:
     folder: Path | None = getattr(args, "db", None)
     if folder is not None and not folder.is_dir():
         raise InputError(f"--db {str(folder)!r} is not a folder")
-    return load_database(folder)
+    # The parsed-database cache lives with the index cache when --cache-dir names one.
+    cache_dir: Path | None = getattr(args, "cache_dir", None)
+    return load_database(folder, cache_dir=None if cache_dir is None else Path(cache_dir))
