@@ -10,7 +10,7 @@ Python) and a *loose* copy where every ``==X`` becomes ``>=X`` (which all three 
 uv runs with ``--resolution lowest-direct`` there, the issue's comparison). Each tool runs
 cold (a fresh, empty cache folder) once, then warm (the same cache) ``--runs`` times; the
 median warm time is reported. Index locations come from pip's configuration, as for every tool.
-The result is a Markdown table on stdout (paste it into docs/benchmarks-upgrade.md).
+The result is a Markdown table on stdout (paste it into the upgrade section of docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_verify.py PROPOSAL [--installer uv --installer pip] [--repeat 3]
-        [--find-links DIR] [--no-index] [--no-smoke] [--out docs/benchmarks-verify.md]
+        [--find-links DIR] [--no-index] [--no-smoke] [--out FILE]
 
 For each installer, one untimed run warms the installer's cache, then ``--repeat`` timed runs
 follow, each in a fresh temporary venv; the table gives the median seconds of every phase and
