@@ -263,3 +263,25 @@ def test_data_rule_on_the_target_python(db: Database) -> None:
     old = audit(lock, AuditContext(pythons=(Version("3.9"),)), with_rule)
     assert [(f.rule, f.severity) for f in old] == [("transformers-5-python", "error")]
     assert audit(lock, AuditContext(pythons=(Version("3.11"),)), with_rule) == []
+
+
+def test_pins_older_than_the_first_wheel_for_the_target_python_warn(tmp_path: Path) -> None:
+    import shutil
+
+    from torchresolve.db import load_database
+
+    data = tmp_path / "db"
+    shutil.copytree(LOCKFILES / "db", data)
+    (data / "wheels.toml").write_text(
+        '[[first_wheel]]\npackage = "numpy"\npython = "3.11"\nversion = "1.23.2"\n'
+        'source = "test fixture"\n',
+        encoding="utf-8",
+    )
+    db = load_database(data, cache_dir=False)
+    context = AuditContext(pythons=(Version("3.11"),))
+    old = LockedPackage(name="numpy", version=Version("1.18.5"))  # type: ignore[arg-type]
+    new = LockedPackage(name="numpy", version=Version("1.23.2"))  # type: ignore[arg-type]
+    findings = [f for f in audit([old], context, db) if f.rule == "python-wheels"]
+    assert [(f.severity, f.fix) for f in findings] == [("warning", ("numpy>=1.23.2",))]
+    assert "first release with one is 1.23.2" in findings[0].message
+    assert not [f for f in audit([new], context, db) if f.rule == "python-wheels"]

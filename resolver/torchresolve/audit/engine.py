@@ -72,6 +72,7 @@ def audit(locked: Sequence[LockedPackage], context: AuditContext, db: Database) 
     if release is not None:
         findings += _python_wheels(torch, release, context, plan)
         findings += _hardware(torch, release, context, db, plan)
+    findings += _wheel_floors(locked, context, db)
     findings += _vulnerable(locked, db, plan)
     findings += _data_rules(by_name, context, db, findings)
     findings += _numpy_abi(by_name, torch, release, findings)
@@ -376,6 +377,43 @@ def _python_wheels(
             fix=plan.family,
         )
     ]
+
+
+def _wheel_floors(
+    locked: Sequence[LockedPackage], context: AuditContext, db: Database
+) -> list[Finding]:
+    """Pins older than the first release with wheels for a target CPython (``wheels.toml``).
+
+    Such a pin installs only by compiling its sdist, which for numpy, scipy, pandas and the like
+    fails on a Python newer than the release (a warning: a build toolchain may still manage).
+    """
+    found: list[Finding] = []
+    for package in locked:
+        # The torch family has its own, exact rule (python-wheels on the release's wheel list).
+        if package.version is None or package.name == TORCH or package.name in FAMILY:
+            continue
+        floors = [
+            (python, floor)
+            for python in context.pythons
+            if (floor := db.first_wheel(package.name, python)) is not None
+            and Version(package.version.public) < floor
+        ]
+        if not floors:
+            continue
+        python, floor = max(floors, key=lambda item: item[1])
+        found.append(
+            Finding(
+                rule="python-wheels",
+                severity="warning",
+                packages=(_shown(package),),
+                message=f"{package.name} {package.version} has no wheel for CPython {python}: "
+                f"the first release with one is {floor}; older releases must build from source",
+                file=package.file,
+                line=package.line,
+                fix=(f"{package.name}>={floor}",),
+            )
+        )
+    return found
 
 
 def _hardware(
