@@ -12,7 +12,7 @@ from torchresolve.index.cache import Cache, default_cache_dir
 from torchresolve.index.client import CacheMissError, IndexClient, json_api_url
 from torchresolve.index.config import IndexConfig, load_index_config
 from torchresolve.index.http import TransferStats, make_session
-from torchresolve.index.model import DistFile, Metadata
+from torchresolve.index.model import DistFile, Metadata, TargetFiles
 from torchresolve.index.tags import supports, target_tags
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "IndexClient",
     "IndexConfig",
     "Metadata",
+    "TargetFiles",
     "TransferStats",
     "default_cache_dir",
     "json_api_url",

@@ -21,7 +21,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -33,13 +33,15 @@ from packaging.version import InvalidVersion, Version
 from torchresolve.errors import IndexQueryError
 from torchresolve.index.cache import CachedPage, ParsedPage
 from torchresolve.index.http import BodyTooLarge, Fetcher, Response
-from torchresolve.index.model import DistFile, Metadata, MetadataOrigin
+from torchresolve.index.model import DistFile, Metadata, MetadataOrigin, TargetFiles
 from torchresolve.index.pages import (
     HTML_TYPE,
     JSON_TYPE,
+    FileEntry,
     FileRow,
     Link,
     PageFormatError,
+    TargetFilter,
     file_from_row,
     html_links,
     json_page_rows,
@@ -50,7 +52,8 @@ from torchresolve.index.wheelzip import NoRangeSupport, read_wheel_metadata
 from torchresolve.observer import Observer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Container, Iterable
+    from datetime import datetime
 
     import requests
     from packaging.utils import NormalizedName
@@ -58,6 +61,9 @@ if TYPE_CHECKING:
     from torchresolve.index.cache import Cache
     from torchresolve.index.config import IndexConfig
     from torchresolve.index.http import TransferStats
+    from torchresolve.target import Platform
+
+_T = TypeVar("_T")
 
 __all__ = ["ACCEPT", "CacheMissError", "IndexClient", "json_api_url", "parse_metadata_text"]
 
@@ -222,6 +228,56 @@ def _directory_rows(
     return tuple(found)
 
 
+def _target_files(project: NormalizedName, entries: Iterable[FileEntry]) -> TargetFiles:
+    """Summarise the :data:`FileEntry` values of every file of ``project`` (in listing order).
+
+    Files are first grouped by the entry's key (the version string of a row: tens of
+    thousands of hashes of a :class:`Version` cost more than the rest), then the groups of
+    equal versions are merged. The earliest upload time is the one ``min`` over the
+    version's files in listing order gives: the first of equal times.
+    """
+    files: list[DistFile] = []
+    # key -> [version, earliest upload, its position, some file not yanked]
+    groups: dict[object, list[Any]] = {}
+    compiled = False
+    for position, (key, version, uploaded, yanked, platform_specific, file) in enumerate(entries):
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [version, None, position, False]
+        if uploaded is not None and (group[1] is None or uploaded < group[1]):
+            group[1] = uploaded
+            group[2] = position
+        if not yanked:
+            group[3] = True
+        if platform_specific:
+            compiled = True
+        if file is not None:
+            files.append(file)
+    versions: dict[Version, None] = {}
+    earliest: dict[Version, tuple[datetime, int]] = {}
+    live: set[Version] = set()
+    for version, uploaded, position, alive in groups.values():
+        versions[version] = None
+        if uploaded is not None:
+            known = earliest.get(version)
+            if (
+                known is None
+                or uploaded < known[0]
+                or (uploaded == known[0] and position < known[1])
+            ):
+                earliest[version] = (uploaded, position)
+        if alive:
+            live.add(version)
+    return TargetFiles(
+        project=project,
+        files=tuple(files),
+        versions=tuple(versions),
+        released={v: earliest[v][0] for v in versions if v in earliest},
+        yanked=frozenset(v for v in versions if v not in live),
+        compiled=compiled,
+    )
+
+
 def _local_path(location: str) -> Path | None:
     """A find-links location as a local path, or ``None`` for a remote URL."""
     if location.startswith("file:"):
@@ -277,6 +333,8 @@ class IndexClient:
         )
         self._lock = threading.Lock()
         self._files: dict[str, tuple[DistFile, ...]] = {}
+        self._targets: dict[tuple[str, Version, str], TargetFiles] = {}
+        self._filters: dict[tuple[Version, str], TargetFilter] = {}
         self._project_locks: dict[str, threading.Lock] = {}
         self._metadata: dict[DistFile, Metadata] = {}
         self._refreshed: set[str] = set()
@@ -475,24 +533,22 @@ class IndexClient:
     def _files_from_rows(
         self,
         rows: Iterable[FileRow],
-        found: dict[str, DistFile],
+        found: dict[str, _T],
         *,
+        build: Callable[[Iterable[FileRow], str, Container[str]], dict[str, _T]],
         project: NormalizedName,
         index_url: str,
         url: str,
     ) -> None:
-        """Add the files of ``rows`` not yet in ``found`` (by file name); only those are built.
+        """Add what ``build`` makes of the rows not yet in ``found`` (by file name); only
+        those are built (``build(rows, index_url, found)``: by file name, first row wins).
 
         All or nothing: ``found`` is left as it was when a row cannot be built.
 
         :raises IndexQueryError: a row cannot be built (a damaged parsed entry; discarded).
         """
-        added: dict[str, DistFile] = {}
         try:
-            for row in rows:
-                name = row[0]
-                if name not in found and name not in added:
-                    added[name] = file_from_row(row, project=project, index_url=index_url)
+            added = build(rows, index_url, found)
         except (ValueError, TypeError, LookupError, InvalidVersion, AttributeError) as exc:
             if self.cache is not None:
                 self.cache.discard_parsed(url, project=project, index_url=index_url)
@@ -524,6 +580,45 @@ class IndexClient:
                 self._files[canonical] = result
             return result
 
+    def files_for(self, project: str, python: Version, platform: Platform) -> TargetFiles:
+        """The files of ``project`` that install on CPython ``python`` on ``platform``.
+
+        The same files as :meth:`files` filtered by :func:`~torchresolve.index.supports`
+        (yanked files included), with the versions, earliest upload times, yanked versions and
+        platform-specific wheels of *all* files summarised in :class:`TargetFiles`. Only the
+        files the target takes are built, which makes this much cheaper than :meth:`files` for
+        projects with thousands of files (torch, numpy). Reads the same sources the same way;
+        when :meth:`files` already answered for ``project``, its files are reused.
+
+        :param python: the target ``X.Y``.
+        :raises IndexQueryError: a source failed after retries or answered nonsense.
+        :raises CacheMissError: offline and a page is not cached.
+        """
+        canonical = canonicalize_name(project)
+        key = (canonical, python, platform)
+        with self._lock:
+            known = self._targets.get(key)
+            if known is not None:
+                return known
+            every = self._files.get(canonical)
+            target = self._filters.get((python, platform))
+            if target is None:
+                target = self._filters[python, platform] = TargetFilter(python, platform)
+            project_lock = self._project_locks.setdefault(canonical, threading.Lock())
+        if every is not None:
+            result = _target_files(canonical, map(target.file_entry, every))
+        else:
+            with project_lock:
+                with self._lock:
+                    known = self._targets.get(key)
+                if known is not None:
+                    return known
+                build = functools.partial(target.row_entries, project=canonical)
+                result = _target_files(canonical, self._collect(canonical, build).values())
+        with self._lock:
+            self._targets[key] = result
+        return result
+
     def files_many(self, projects: Iterable[str]) -> dict[NormalizedName, tuple[DistFile, ...]]:
         """:meth:`files` of many projects, fetched in parallel (up to ``max_workers``).
 
@@ -550,27 +645,46 @@ class IndexClient:
         return {name: results[name] for name in names}
 
     def _collect_files(self, canonical: NormalizedName) -> tuple[DistFile, ...]:
-        found: dict[str, DistFile] = {}
+        def build(
+            rows: Iterable[FileRow], index_url: str, seen: Container[str]
+        ) -> dict[str, DistFile]:
+            added: dict[str, DistFile] = {}
+            for row in rows:
+                name = row[0]
+                if name not in seen and name not in added:
+                    added[name] = file_from_row(row, project=canonical, index_url=index_url)
+            return added
+
+        return tuple(self._collect(canonical, build).values())
+
+    def _collect(
+        self,
+        canonical: NormalizedName,
+        build: Callable[[Iterable[FileRow], str, Container[str]], dict[str, _T]],
+    ) -> dict[str, _T]:
+        """What ``build`` makes of every row of ``canonical`` from all sources, by file name
+        (a name seen in an earlier source hides the same name in later ones)."""
+        found: dict[str, _T] = {}
         sources: list[tuple[str, str]] = [
             (urljoin(index_url, quote(canonical) + "/"), index_url)
             for index_url in self.config.indexes
         ]
         for url, index_url in sources:
-            self._add_page_files(url, found, project=canonical, index_url=index_url)
+            self._add_page_files(url, found, build, project=canonical, index_url=index_url)
         for location in self.config.find_links:
             local = _local_path(location)
             if local is not None and local.is_dir():
                 rows = _directory_rows(local, self._listing(local), canonical)
                 self._files_from_rows(
-                    rows, found, project=canonical, index_url=location, url=location
+                    rows, found, build=build, project=canonical, index_url=location, url=location
                 )
                 continue
             if local is not None and not local.exists():
                 self.observer.note(f"find-links location {location} does not exist; skipped")
                 continue
             url = location if local is None else local.resolve().as_uri()
-            self._add_page_files(url, found, project=canonical, index_url=location)
-        return tuple(found.values())
+            self._add_page_files(url, found, build, project=canonical, index_url=location)
+        return found
 
     def _listing(self, folder: Path) -> tuple[str, ...]:
         """The sorted entry names of a find-links directory, listed once per client."""
@@ -584,15 +698,25 @@ class IndexClient:
         return names
 
     def _add_page_files(
-        self, url: str, found: dict[str, DistFile], *, project: NormalizedName, index_url: str
+        self,
+        url: str,
+        found: dict[str, _T],
+        build: Callable[[Iterable[FileRow], str, Container[str]], dict[str, _T]],
+        *,
+        project: NormalizedName,
+        index_url: str,
     ) -> None:
         rows = self._page(url, project=project, index_url=index_url)
         try:
-            self._files_from_rows(rows or (), found, project=project, index_url=index_url, url=url)
+            self._files_from_rows(
+                rows or (), found, build=build, project=project, index_url=index_url, url=url
+            )
         except _DamagedRows:
             # The parsed entry was discarded; the raw page (or the network) answers instead.
             rows = self._page(url, project=project, index_url=index_url)
-            self._files_from_rows(rows or (), found, project=project, index_url=index_url, url=url)
+            self._files_from_rows(
+                rows or (), found, build=build, project=project, index_url=index_url, url=url
+            )
 
     # -- metadata ----------------------------------------------------------------------
     def metadata(self, file: DistFile) -> Metadata:

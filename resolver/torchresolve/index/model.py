@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from packaging.utils import NormalizedName
     from packaging.version import Version
 
-__all__ = ["DistFile", "FileKind", "Metadata", "MetadataOrigin"]
+__all__ = ["DistFile", "FileKind", "Metadata", "MetadataOrigin", "TargetFiles"]
 
 FileKind = Literal["wheel", "sdist"]
 MetadataOrigin = Literal["pep658", "range", "download", "pkg-info", "json-api", "unknown"]
@@ -55,6 +55,32 @@ class DistFile:
     def sha256(self) -> str | None:
         """The sha256 digest the index published for this file, if any."""
         return self.hashes.get("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetFiles:
+    """The files of one project that install on one target, and what all its files tell.
+
+    What :meth:`~torchresolve.index.IndexClient.files_for` answers: only the files that
+    :func:`~torchresolve.index.supports` accepts are built; the others contribute their
+    version, upload time, yanked flag and tags to the summary fields.
+
+    :ivar project: the canonical project name.
+    :ivar files: the files ``supports`` accepts for the target (yanked ones included), in
+        the order :meth:`~torchresolve.index.IndexClient.files` lists them.
+    :ivar versions: every listed version (of any file), in order of first listing.
+    :ivar released: the earliest upload time of each version over all its files; versions
+        without any upload time are absent.
+    :ivar yanked: the versions whose every file is yanked.
+    :ivar compiled: some wheel (for any target) carries a platform-specific tag.
+    """
+
+    project: NormalizedName
+    files: tuple[DistFile, ...] = ()
+    versions: tuple[Version, ...] = ()
+    released: Mapping[Version, datetime] = field(default_factory=dict)
+    yanked: frozenset[Version] = frozenset()
+    compiled: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,7 +29,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from torchresolve.errors import IndexQueryError
-from torchresolve.index import target_tags
 from torchresolve.solver.base import Candidate, Requirement
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
     from packaging.markers import Marker
     from packaging.requirements import Requirement as PackagingRequirement
-    from packaging.tags import Tag
 
     from torchresolve.db import Database, Rule, TorchRelease
     from torchresolve.index import DistFile, IndexClient, Metadata
@@ -139,8 +137,6 @@ class _Project:
     """The best compatible file per version (a wheel when there is one)."""
     released: dict[Version, datetime] = field(default_factory=dict)
     """The first upload of each version (any file), for era ordering."""
-    all_files: tuple[DistFile, ...] = ()
-    """Every file the index lists, for advice on blockers."""
     listed: int = 0
     """How many versions the index lists at all."""
     compiled: bool = False
@@ -203,10 +199,6 @@ class Factory:
         self.allow_sdist = allow_sdist
         self.observer = observer
         self.environment = marker_environment(target)
-        self._tags = target_tags(target.python, target.platform)
-        self._python_full = Version(f"{target.python.major}.{target.python.minor}.99")
-        self._python_ok: dict[int, tuple[SpecifierSet, bool]] = {}
-        self._tags_ok: dict[int, tuple[frozenset[Tag], bool, bool]] = {}
         self._refusals: dict[tuple[str, Version], str | None] = {}
         self._accepted: dict[tuple[int, Version], tuple[Requirement, bool]] = {}
         self._markers: dict[tuple[int, frozenset[str]], tuple[PackagingRequirement, bool]] = {}
@@ -313,24 +305,18 @@ class Factory:
         project = _Project()
         python, platform = self.target.python, self.target.platform
         rejected = self.rejected.setdefault(name, {})
-        files = self.client.files(name)
-        by_version: dict[Version, list[DistFile]] = {}
-        for file in files:
-            group = by_version.get(file.version)
-            if group is None:
-                by_version[file.version] = [file]
-            else:
-                group.append(file)
-            if not project.compiled and file.tags and self._tag_facts(file.tags)[1]:
-                project.compiled = True
+        # Only the files the target takes are built; the others are summarised (upload times,
+        # yanked versions, platform-specific wheels) from the index's rows.
+        listing = self.client.files_for(name, python, platform)
+        by_version: dict[Version, list[DistFile]] = {v: [] for v in listing.versions}
+        for file in listing.files:
+            by_version[file.version].append(file)
+        project.compiled = listing.compiled
         project.listed = len(by_version)
-        project.all_files = files
+        project.released = dict(listing.released)
         py = f"cp{python.major}{python.minor}"
         for version, group in by_version.items():
-            times = [f.upload_time for f in group if f.upload_time is not None]
-            if times:
-                project.released[version] = min(times)
-            usable = [f for f in group if f.yanked is None and self._supports(f)]
+            usable = [f for f in group if f.yanked is None]
             wheels = [f for f in usable if f.kind == "wheel"]
             sdists = [f for f in usable if f.kind == "sdist"]
             if wheels:
@@ -341,9 +327,7 @@ class Factory:
                 rejected[version] = (
                     f"no wheel for {py} {platform} (sdist only; --allow-sdist to try)"
                 )
-            elif any(f.yanked is not None for f in group) and all(
-                f.yanked is not None for f in group
-            ):
+            elif version in listing.yanked:
                 rejected[version] = "yanked"
             else:
                 rejected[version] = f"no wheel for {py} {platform}"
@@ -353,42 +337,9 @@ class Factory:
             self._projects[name] = project
         return project
 
-    def _supports(self, file: DistFile) -> bool:
-        """:func:`~torchresolve.index.supports` with requires-python answers memoised.
-
-        Pages of big projects list thousands of files sharing a handful of requires-python
-        specifiers and tag sets, and the index builds one shared object per distinct string;
-        the answers are memoised per object (by identity, the object kept alive with its
-        answer so its id is never reused), which costs no hashing or ``str`` per file.
-        """
-        spec = file.requires_python
-        if spec is not None:
-            known = self._python_ok.get(id(spec))
-            if known is None:
-                known = self._python_ok[id(spec)] = (
-                    spec,
-                    spec.contains(self._python_full, prereleases=True),
-                )
-            if not known[1]:
-                return False
-        if file.kind == "sdist":
-            return True
-        return self._tag_facts(file.tags)[2]
-
-    def _tag_facts(self, tags: frozenset[Tag]) -> tuple[frozenset[Tag], bool, bool]:
-        """``(tags, platform-specific, installs on the target)``, memoised per tag set object."""
-        known = self._tags_ok.get(id(tags))
-        if known is None:
-            known = self._tags_ok[id(tags)] = (
-                tags,
-                any(tag.platform != "any" for tag in tags),
-                not tags.isdisjoint(self._tags),
-            )
-        return known
-
     def newest_python(self, name: NormalizedName) -> Version | None:
         """The newest CPython that any wheel of ``name`` installs on (advice for blockers)."""
-        found = [_newest_python(f) for f in self.project(name).all_files]
+        found = [_newest_python(f) for f in self.client.files(name)]
         known = [v for v in found if v is not None]
         return max(known) if known else None
 
