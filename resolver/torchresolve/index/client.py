@@ -810,15 +810,7 @@ class IndexClient:
                 f"{file.url}: the server ignores range requests and the file ({size}) is over "
                 f"the {self.max_download}-byte download limit; dependencies unknown"
             )
-            self.observer.note(problem)
-            return Metadata(
-                name=file.project,
-                version=file.version,
-                origin="unknown",
-                known=False,
-                requires_python=file.requires_python,
-                problems=(problem,),
-            )
+            return self._unknown(file, problem)
         origin: MetadataOrigin = "range" if read.origin == "range" else "download"
         return parse_metadata_text(read.text, file, origin)
 
@@ -846,6 +838,10 @@ class IndexClient:
             f"dependencies of {file.filename} are unknown ({'; '.join(problems)}); "
             "build code is not run"
         )
+        return self._unknown(file, problem)
+
+    def _unknown(self, file: DistFile, problem: str) -> Metadata:
+        """Metadata whose dependencies could not be read, saying why (and telling the user)."""
         self.observer.note(problem)
         return Metadata(
             name=file.project,
