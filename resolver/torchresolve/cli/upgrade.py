@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_BLOCKED", "add_parser"]
 
 EXIT_BLOCKED = 3
-_PYTORCH_HOST = "download.pytorch.org"
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -96,13 +95,15 @@ def _without_pytorch_index(options: IndexOptions) -> IndexOptions:
     torch builds come from the curated database (variant and local label) and their metadata
     from the default index; the constraints name the PyTorch index line themselves.
     """
+    from torchresolve.planning.stack import is_pytorch_index
+
     return dataclasses.replace(
         options,
         index_url=None
-        if options.index_url and _PYTORCH_HOST in options.index_url
+        if options.index_url and is_pytorch_index(options.index_url)
         else options.index_url,
-        extra_index_urls=tuple(u for u in options.extra_index_urls if _PYTORCH_HOST not in u),
-        find_links=tuple(u for u in options.find_links if _PYTORCH_HOST not in u),
+        extra_index_urls=tuple(u for u in options.extra_index_urls if not is_pytorch_index(u)),
+        find_links=tuple(u for u in options.find_links if not is_pytorch_index(u)),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
+from urllib.parse import urlsplit
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -29,6 +30,7 @@ __all__ = [
     "Stack",
     "StackRefused",
     "builds_for",
+    "is_pytorch_index",
     "select_stack",
     "variant_index_url",
 ]
@@ -44,6 +46,11 @@ _LABELLED: Final = frozenset({"torch", "torchvision"})
 _FROM_VARIANT: Final = frozenset({"torch", "torchvision", "torchaudio"})
 _SHOWN_RELEASES: Final = 3
 _SHOWN_REASONS: Final = 3
+
+
+def is_pytorch_index(url: str) -> bool:
+    """Whether ``url`` points at the PyTorch wheel index (a variant index or find-links page)."""
+    return urlsplit(url).netloc == urlsplit(PYTORCH_INDEX).netloc
 
 
 def variant_index_url(variant: str, base: str = PYTORCH_INDEX) -> str:

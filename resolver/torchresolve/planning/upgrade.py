@@ -24,7 +24,7 @@ from packaging.version import InvalidVersion, Version
 from torchresolve.errors import IndexQueryError, InputError, UnsatisfiableError
 from torchresolve.pins import Pin, PinSet
 from torchresolve.planning.model import BlockedPackage, PlannedChange, Proposal
-from torchresolve.planning.stack import builds_for
+from torchresolve.planning.stack import builds_for, is_pytorch_index
 from torchresolve.solver import (
     FAMILY,
     TORCH,
@@ -546,7 +546,7 @@ def _proposal(
     if build is not None:
         warnings.extend(build.notes)
         named = (dep.index.index_url or "", *dep.index.extra_index_urls, *dep.index.find_links)
-        if build.index_url is not None and not any("download.pytorch.org" in u for u in named):
+        if build.index_url is not None and not any(is_pytorch_index(u) for u in named):
             warnings.append(
                 f"torch {build.torch_version} comes from {build.index_url}: add"
                 f" '--extra-index-url {build.index_url}' to {dep.path.name} (the constraints"
