@@ -299,3 +299,21 @@ def test_readme_example_against_the_live_index(
         assert variant.cuda is None
     if release.numpy_abi == 1:
         assert Version(report["pins"]["numpy"]) in SpecifierSet("<2")
+
+
+def test_an_entry_that_cannot_be_rewritten_in_place_is_named_not_skipped_silently(
+    run: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "environment.yml"
+    # A YAML escape hides the spec's text: the reader understands it, rewrite cannot locate it.
+    env.write_text(
+        'name: x\ndependencies:\n  - python=3.11\n  - "num\\x70y=1.18.5"\n', encoding="utf-8"
+    )
+    out_file = tmp_path / "new.yml"
+    assert run(str(env), *H100, "-o", str(out_file), "--format", "json") == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["pins"]["numpy"] != "1.18.5"
+    err = captured.err
+    assert f"{env}:4: 'numpy=1.18.5' could not be rewritten in place" in err
+    assert out_file.read_text(encoding="utf-8") == env.read_text(encoding="utf-8")

@@ -124,7 +124,7 @@ def _render(proposal: Proposal, fmt: str) -> str:
 def run(args: argparse.Namespace, console: Console) -> int:
     """Handle ``torchresolve upgrade``; returns the exit code."""
     from torchresolve.planning.upgrade import plan_upgrade, torch_choice
-    from torchresolve.sources import read_dependencies, rewrite, unified_diff
+    from torchresolve.sources import read_dependencies, rewrite, unified_diff, unrewritable
     from torchresolve.writers.report import render_constraints
 
     path: Path = args.file
@@ -156,6 +156,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         canonicalize_name(c.name): c.specifier for c in proposal.changes if c.specifier is not None
     }
     texts = rewrite(dep, changes)
+    if args.diff or args.output is not None or args.write:
+        for entry in unrewritable(dep, changes):
+            console.warn(
+                f"{entry.path}:{entry.line}: {entry.raw.strip()!r} could not be rewritten in place;"
+                " change it by hand (the report and --constraints carry the new version)"
+            )
     if args.diff:
         for changed, new in texts.items():
             write_output("-", unified_diff(dep.texts[changed], new, changed))
