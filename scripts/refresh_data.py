@@ -41,10 +41,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from torchresolve._compat import tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refresh_ecosystem import MAX_DOWNLOAD, default_index_url, platform_of

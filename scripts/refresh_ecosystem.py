@@ -47,10 +47,7 @@ from torchresolve.index.wheelzip import open_remote_wheel, read_wheel_metadata
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from torchresolve._compat import tomllib
 
 __all__ = [
     "FIRST_WHEEL_PACKAGES",

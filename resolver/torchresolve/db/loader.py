@@ -10,7 +10,6 @@ loads it on every run.
 from __future__ import annotations
 
 import functools
-import sys
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -21,6 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from torchresolve._compat import tomllib
 from torchresolve.db._cache import documents_key, read_documents, write_documents
 from torchresolve.db.model import (
     Advisory,
@@ -37,11 +37,6 @@ from torchresolve.db.model import (
 )
 from torchresolve.errors import DataError, InputError
 from torchresolve.target import PLATFORMS, GpuArch, Platform, parse_arch
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -33,13 +33,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from torchresolve import _subprocess
+from torchresolve._compat import tomllib
 from torchresolve.errors import InputError, SubprocessError
 from torchresolve.sources.conda import CONDA_TO_PYPI
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

@@ -85,12 +85,8 @@ def pylock_problems(text: str) -> list[str]:
     Uses ``packaging.pylock`` when the installed packaging has it (>= 25.0); else checks
     only that the text is TOML with the required top-level keys.
     """
-    import sys
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    from torchresolve._compat import tomllib
 
     try:
         data = tomllib.loads(text)
