@@ -2,41 +2,22 @@
 
 It needs only ``packaging`` besides the standard library, so it also runs on a machine that has
 a preinstalled GPU stack and no network, where the rest of torchresolve's dependencies (the
-index client's) may be missing.
+index client's) may be missing: the CLI registers only the command it runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from torchresolve.cli._console import Console
-from torchresolve.cli.verify import add_verify_arguments, verify_from_args
-from torchresolve.errors import InputError, TorchResolveError
+from torchresolve.cli.main import main as cli_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, verify, and return the exit code (2: bad input, 130: interrupted)."""
-    parser = argparse.ArgumentParser(prog="python -m torchresolve.verify")
-    parser.add_argument("file", metavar="FILE", type=Path, help="requirements file to verify")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_verify_arguments(parser)
-    args = parser.parse_args(argv)
-    console = Console(quiet=bool(args.quiet))
-    try:
-        return verify_from_args(args, args.file, console)
-    except InputError as exc:
-        console.error(str(exc))
-        return 2
-    except TorchResolveError as exc:
-        console.error(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        return 130
-    finally:
-        console.close()
+    """``torchresolve verify`` with ``argv`` (2: bad input, 130: interrupted)."""
+    args = sys.argv[1:] if argv is None else argv
+    quiet = [a for a in args if a in {"-q", "--quiet"}]
+    rest = [a for a in args if a not in {"-q", "--quiet"}]
+    return cli_main([*quiet, "verify", *rest])
 
 
 if __name__ == "__main__":
