@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshal
+import shutil
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,6 +28,7 @@ TARGETS: tuple[tuple[str, Platform], ...] = (
     ("3.11", "windows"),
 )
 _HEADER = 6  # magic (4 bytes) + format number (2 bytes) of a parsed-page entry
+# ... then the head's length (4 bytes), the head, and the rows.
 
 
 def _by_hand(files: tuple[DistFile, ...], python: Version, platform: Platform) -> TargetFiles:
@@ -121,13 +123,15 @@ def test_damaged_row_of_a_file_the_target_skips_is_still_caught(
     cold = make_index_client().files_for("numpy", python, platform)
     (entry,) = (tmp_path / "cache" / "parsed").rglob("*.marshal")
     payload = entry.read_bytes()
-    data = list(marshal.loads(payload[_HEADER:]))
-    rows = list(data[7])
+    size = int.from_bytes(payload[_HEADER : _HEADER + 4], "big")
+    start = _HEADER + 4 + size
+    rows = list(marshal.loads(payload[start:]))
     # Break the version of a wheel this target does not take (a cp38 one).
     index = next(i for i, row in enumerate(rows) if "-cp38-" in row[0])
     rows[index] = (rows[index][0], rows[index][1], "not a version", *rows[index][3:])
-    data[7] = tuple(rows)
-    entry.write_bytes(payload[:_HEADER] + marshal.dumps(tuple(data)))
+    entry.write_bytes(payload[:start] + marshal.dumps(tuple(rows)))
+    # Without the target view, the rows are read again.
+    shutil.rmtree(tmp_path / "cache" / "targets")
     again = make_index_client()
     assert _facts(again.files_for("numpy", python, platform)) == _facts(cold)
     # The damaged entry was dropped and the stored page parsed again.

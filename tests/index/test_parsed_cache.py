@@ -111,21 +111,34 @@ def _truncated(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
+def _split(data: bytes) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """The head and the rows of a parsed entry (after the header: the head's length, the
+    head, the rows)."""
+    size = int.from_bytes(data[_HEADER : _HEADER + 4], "big")
+    head = marshal.loads(data[_HEADER + 4 : _HEADER + 4 + size])
+    return head, marshal.loads(data[_HEADER + 4 + size :])
+
+
+def _join(data: bytes, head: tuple[object, ...], rows: tuple[object, ...]) -> bytes:
+    blob = marshal.dumps(head)
+    return data[:_HEADER] + len(blob).to_bytes(4, "big") + blob + marshal.dumps(rows)
+
+
 def _bad_row(data: bytes) -> bytes:
-    url, project, index_url, digest, etag, modified, fetched, rows = marshal.loads(data[_HEADER:])
+    head, rows = _split(data)
     # A good-looking first row with a wrong URL, then one that cannot be built: nothing of the
     # entry may be kept, the wrong URL included.
-    first = (rows[0][0], "http://127.0.0.1:1/wrong", *rows[0][2:])
+    first = rows[0]
+    assert isinstance(first, tuple)
+    wrong = (first[0], "http://127.0.0.1:1/wrong", *first[2:])
     bad = ("x-1-py3-none-any.whl", "u", "not a version", "wheel", "py3-none-any")
     bad += (None, None, None, {}, None, None)
-    payload = (url, project, index_url, digest, etag, modified, fetched, (first, bad))
-    return data[:_HEADER] + marshal.dumps(payload)
+    return _join(data, head, (wrong, bad))
 
 
 def _other_page(data: bytes) -> bytes:
-    fields = list(marshal.loads(data[_HEADER:]))
-    fields[0] = "http://127.0.0.1:1/simple/other/"
-    return data[:_HEADER] + marshal.dumps(tuple(fields))
+    head, rows = _split(data)
+    return _join(data, ("http://127.0.0.1:1/simple/other/", *head[1:]), rows)
 
 
 @pytest.mark.parametrize("damage", [_old_format, _truncated, _bad_row, _other_page])

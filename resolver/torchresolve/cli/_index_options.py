@@ -6,6 +6,7 @@ to pip; ``--cache-dir``, ``--offline`` and ``--refresh`` control the metadata ca
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +95,8 @@ def client_from_args(
     cache_dir = getattr(args, "cache_dir", None) or default_cache_dir(environ)
     return IndexClient(
         config,
-        session=make_session(MAX_WORKERS),
+        # Made when the first request is due: a warm run never imports requests.
+        session=functools.partial(make_session, MAX_WORKERS),
         cache=Cache(Path(cache_dir)),
         offline=bool(getattr(args, "offline", False)),
         refresh=bool(getattr(args, "refresh", False)),

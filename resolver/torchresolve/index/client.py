@@ -10,29 +10,29 @@ code is never run.
 from __future__ import annotations
 
 import dataclasses
-import email.parser
 import functools
 import hashlib
 import io
 import json
-import tarfile
+import marshal
 import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, unquote, urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import quote, urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from torchresolve._compat import file_url_path
 from torchresolve.errors import IndexQueryError
-from torchresolve.index.cache import CachedPage, ParsedPage
-from torchresolve.index.http import BodyTooLarge, Fetcher, Response
+from torchresolve.index.cache import TARGET_FORMAT, CachedPage, ParsedPage
+from torchresolve.index.http import BodyTooLarge, Fetcher, Response, SessionSource
 from torchresolve.index.model import DistFile, Metadata, MetadataOrigin, TargetFiles
 from torchresolve.index.pages import (
     HTML_TYPE,
@@ -53,9 +53,7 @@ from torchresolve.observer import Observer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Container, Iterable
-    from datetime import datetime
 
-    import requests
     from packaging.utils import NormalizedName
 
     from torchresolve.index.cache import Cache
@@ -64,6 +62,8 @@ if TYPE_CHECKING:
     from torchresolve.target import Platform
 
 _T = TypeVar("_T")
+_PageRows = tuple[str, "tuple[FileRow, ...] | None"]
+"""A page's body digest and its rows of one project (``None``: no such page)."""
 
 __all__ = ["ACCEPT", "CacheMissError", "IndexClient", "json_api_url", "parse_metadata_text"]
 
@@ -135,6 +135,8 @@ def parse_metadata_text(text: str, file: DistFile, origin: MetadataOrigin) -> Me
     Unparsable ``Requires-Dist`` lines are skipped and listed in ``problems``; a missing or
     invalid Name/Version falls back to the file's.
     """
+    import email.parser  # only when metadata is parsed, not on a warm run
+
     headers = email.parser.HeaderParser().parsestr(text)
     problems: list[str] = []
     try:
@@ -158,6 +160,8 @@ def parse_metadata_text(text: str, file: DistFile, origin: MetadataOrigin) -> Me
 
 def _static_pkg_info(text: str) -> bool:
     """Whether PKG-INFO's dependencies are reliable: Metadata-Version >= 2.2, not dynamic."""
+    import email.parser  # only when metadata is parsed, not on a warm run
+
     headers = email.parser.HeaderParser().parsestr(text)
     try:
         version = Version(headers.get("Metadata-Version", "0"))
@@ -169,6 +173,8 @@ def _static_pkg_info(text: str) -> bool:
 
 def _sdist_pkg_info(body: bytes, filename: str) -> str | None:
     """The top-level ``<name>-<version>/PKG-INFO`` of an sdist archive, if present."""
+    import tarfile  # sdists only: not imported on the warm path
+
     try:
         if filename.lower().endswith(".zip"):
             with zipfile.ZipFile(io.BytesIO(body)) as archive:
@@ -240,7 +246,9 @@ def _target_files(project: NormalizedName, entries: Iterable[FileEntry]) -> Targ
     # key -> [version, earliest upload, its position, some file not yanked]
     groups: dict[object, list[Any]] = {}
     compiled = False
-    for position, (key, version, uploaded, yanked, platform_specific, file) in enumerate(entries):
+    for position, (key, version, uploaded, yanked, platform_specific, file, _) in enumerate(
+        entries
+    ):
         group = groups.get(key)
         if group is None:
             group = groups[key] = [version, None, position, False]
@@ -278,10 +286,68 @@ def _target_files(project: NormalizedName, entries: Iterable[FileEntry]) -> Targ
     )
 
 
+def _rows_digest(rows: tuple[FileRow, ...]) -> str:
+    """A digest naming the rows of a find-links folder (names, sizes...)."""
+    return hashlib.sha256(marshal.dumps(rows, 4)).hexdigest()
+
+
+def _encode_target(found: TargetFiles, entries: Iterable[FileEntry]) -> tuple[object, ...]:
+    """:class:`TargetFiles` as plain data for the cache (see :func:`_decode_target`).
+
+    Each file is written as the row it was built from (taken from ``entries``, those
+    ``found`` was summarised from) and its source; versions are written as strings, upload
+    times in ISO format.
+
+    :raises ValueError: a file was not built from a row.
+    """
+    rows = [(e[5], e[6]) for e in entries if e[5] is not None]
+    if [file for file, _ in rows] != list(found.files):
+        raise ValueError("the entries are not those of the files")
+    sources = list(dict.fromkeys(f.index_url for f in found.files))
+    where = {url: position for position, url in enumerate(sources)}
+    kept: list[tuple[int, FileRow]] = []
+    for file, row in rows:
+        if row is None:
+            raise ValueError(f"{file.filename} was not built from a row")
+        kept.append((where[file.index_url], row))
+    return (
+        tuple(sources),
+        tuple(kept),
+        tuple(str(v) for v in found.versions),
+        tuple((str(v), t.isoformat()) for v, t in found.released.items()),
+        tuple(str(v) for v in found.yanked),
+        found.compiled,
+    )
+
+
+def _decode_target(project: NormalizedName, data: object) -> TargetFiles:
+    """Rebuild :class:`TargetFiles` from :func:`_encode_target`'s data.
+
+    :raises ValueError: (or TypeError, LookupError...) the data is malformed.
+    """
+    if not isinstance(data, tuple) or len(data) != 6:
+        raise ValueError("wrong shape")
+    sources, files, versions, released, yanked, compiled = data
+    if not isinstance(compiled, bool):
+        raise TypeError("wrong field types")
+    parsed = {text: Version(text) for text in versions}
+    return TargetFiles(
+        project=project,
+        files=tuple(
+            file_from_row(row, project=project, index_url=str(sources[source]))
+            for source, row in files
+        ),
+        versions=tuple(parsed.values()),
+        released={parsed[v]: datetime.fromisoformat(t) for v, t in released},
+        yanked=frozenset(parsed[v] for v in yanked),
+        compiled=compiled,
+    )
+
+
 def _local_path(location: str) -> Path | None:
     """A find-links location as a local path, or ``None`` for a remote URL."""
     if location.startswith("file:"):
-        return Path(url2pathname(unquote(urlsplit(location).path)))
+        return file_url_path(location)
     if "://" in location:
         return None
     return Path(location).expanduser()
@@ -291,7 +357,8 @@ class IndexClient:
     """Reads project files and file metadata from the configured sources, with a cache.
 
     :param config: the sources (see :func:`~torchresolve.index.load_index_config`).
-    :param session: the HTTP session; size its pool to ``max_workers`` (see ``make_session``).
+    :param session: the HTTP session; size its pool to ``max_workers`` (see ``make_session``);
+        or a function making it, called when the first network request is due.
     :param cache: the on-disk cache; ``None`` keeps results in memory for this client only.
     :param timeout: seconds per connect and per read.
     :param offline: answer from the cache only; a miss raises :class:`CacheMissError`.
@@ -308,7 +375,7 @@ class IndexClient:
         self,
         config: IndexConfig,
         *,
-        session: requests.Session,
+        session: SessionSource,
         cache: Cache | None = None,
         timeout: float = 30.0,
         offline: bool = False,
@@ -348,8 +415,9 @@ class IndexClient:
         return self._fetcher.stats
 
     # -- pages -------------------------------------------------------------------
-    def _page(self, url: str, *, project: str, index_url: str) -> tuple[FileRow, ...] | None:
-        """The rows of ``project``'s files on the page at ``url``; ``None``: no such page.
+    def _page(self, url: str, *, project: str, index_url: str) -> _PageRows:
+        """The body digest and the rows of ``project``'s files on the page at ``url`` (rows
+        ``None``: no such page).
 
         Fast path: the parsed entry of the page (rows, validators, fetch time) when it is fresh
         (or offline); the raw page is then not read at all. A stale parsed entry is revalidated
@@ -366,7 +434,7 @@ class IndexClient:
             fresh_rows = parsed is not None and time.time() - parsed.fetched < self.page_ttl
             if parsed is not None and (self.offline or (fresh_rows and not revalidate)):
                 self._count_page("parsed-cache")
-                return parsed.rows
+                return parsed.digest, parsed.rows
         # With stored rows the raw page is not needed: a 304 confirms the rows' body.
         cached = cache.get_page(url) if cache is not None and parsed is None else None
         if self.offline:
@@ -377,12 +445,12 @@ class IndexClient:
         fresh = cached is not None and time.time() - cached.fetched < self.page_ttl
         if cached is not None and fresh and not revalidate:
             try:
-                rows = self._rows(cached, project=project, index_url=index_url)
+                stored = self._rows(cached, project=project, index_url=index_url)
             except IndexQueryError:
                 cached = None  # an unusable entry: fetch it again
             else:
                 self._count_page("page-cache")
-                return rows
+                return stored
         problem = ""
         for attempt in range(self._fetcher.retries + 1):
             if attempt:
@@ -410,7 +478,7 @@ class IndexClient:
                         )
                     )
                 self._count_page("network")
-                return parsed.rows
+                return parsed.digest, parsed.rows
             if response.status == 304 and cached is not None:
                 page = CachedPage(
                     url=url,
@@ -432,26 +500,28 @@ class IndexClient:
             else:
                 page = self._page_from(response, url)
             try:
-                rows = self._rows(page, project=project, index_url=index_url, store=False)
+                digest, rows = self._rows(page, project=project, index_url=index_url, store=False)
             except _RetryablePage as exc:
                 problem = exc.problem
                 self.observer.note(f"{url}: {problem}; retrying")
                 continue
             if cache is not None:
                 cache.put_page(page)
-                self._store_rows(page, rows, project=project, index_url=index_url)
+                self._store_rows(page, rows, project=project, index_url=index_url, digest=digest)
             self._count_page("network")
-            return rows
+            return digest, rows
         raise IndexQueryError(url, f"{problem} (gave up after {self._fetcher.retries + 1} tries)")
 
-    def _count_page(self, source: str) -> None:
+    def _count_page(self, source: str, count: int = 1) -> None:
         with self._lock:
-            self._page_sources[source] = self._page_sources.get(source, 0) + 1
+            self._page_sources[source] = self._page_sources.get(source, 0) + count
 
     @property
     def page_sources(self) -> dict[str, int]:
-        """How many page reads were answered from where, so far: ``parsed-cache`` (stored
-        rows, nothing parsed), ``page-cache`` (a stored page, parsed here) and ``network``."""
+        """How many page reads were answered from where, so far: ``target-cache`` (a stored
+        target view of :meth:`files_for`, counted once per source it stands for; no row read),
+        ``parsed-cache`` (stored rows, nothing parsed), ``page-cache`` (a stored page, parsed
+        here) and ``network``."""
         with self._lock:
             return dict(self._page_sources)
 
@@ -468,18 +538,18 @@ class IndexClient:
 
     def _rows(
         self, page: CachedPage, *, project: str, index_url: str, store: bool = True
-    ) -> tuple[FileRow, ...] | None:
-        """The rows of ``project`` on ``page``: from the parsed entry when it was made from
-        the same body, else parsed now (and stored when ``store``)."""
+    ) -> _PageRows:
+        """The body digest and rows of ``project`` on ``page``: from the parsed entry when it
+        was made from the same body, else parsed now (and stored when ``store``)."""
         digest = hashlib.sha256(page.body).hexdigest()
         if self.cache is not None:
             parsed = self.cache.get_parsed(page.url, project=project, index_url=index_url)
             if parsed is not None and parsed.digest == digest:
-                return parsed.rows
+                return digest, parsed.rows
         rows = self._parse_page(page, project=project, digest=digest)
         if store:
             self._store_rows(page, rows, project=project, index_url=index_url, digest=digest)
-        return rows
+        return digest, rows
 
     def _store_rows(
         self,
@@ -613,10 +683,39 @@ class IndexClient:
                     known = self._targets.get(key)
                 if known is not None:
                     return known
-                build = functools.partial(target.row_entries, project=canonical)
-                result = _target_files(canonical, self._collect(canonical, build).values())
+                result = self._stored_target(canonical, python, platform, target)
         with self._lock:
             self._targets[key] = result
+        return result
+
+    def _stored_target(
+        self, canonical: NormalizedName, python: Version, platform: Platform, target: TargetFilter
+    ) -> TargetFiles:
+        """:meth:`files_for` through the cache's target views.
+
+        When every source is answered by a fresh parsed entry, the view stored for their
+        digests (and this target) is used without reading any row; else (or on a miss) the
+        rows are read and filtered, and the view is stored under the digests of the rows read.
+        """
+        known = self._sources_digest(canonical)
+        if known is not None and self.cache is not None:
+            view_key = self._target_key(canonical, python, platform, known)
+            stored = self.cache.get_target(view_key)
+            if stored is not None:
+                try:
+                    result = _decode_target(canonical, stored)
+                except (ValueError, TypeError, LookupError, InvalidVersion, AttributeError):
+                    self.cache.discard_target(view_key)
+                else:
+                    self._count_page("target-cache", len(known))
+                    return result
+        build = functools.partial(target.row_entries, project=canonical)
+        digests: list[str] = []
+        entries = self._collect(canonical, build, digests)
+        result = _target_files(canonical, entries.values())
+        if self.cache is not None:
+            view_key = self._target_key(canonical, python, platform, digests)
+            self.cache.put_target(view_key, _encode_target(result, entries.values()))
         return result
 
     def files_many(self, projects: Iterable[str]) -> dict[NormalizedName, tuple[DistFile, ...]]:
@@ -661,30 +760,85 @@ class IndexClient:
         self,
         canonical: NormalizedName,
         build: Callable[[Iterable[FileRow], str, Container[str]], dict[str, _T]],
+        digests: list[str] | None = None,
     ) -> dict[str, _T]:
         """What ``build`` makes of every row of ``canonical`` from all sources, by file name
-        (a name seen in an earlier source hides the same name in later ones)."""
+        (a name seen in an earlier source hides the same name in later ones).
+
+        :param digests: receives one digest per source, in order, naming the rows it gave
+            (see :meth:`_sources_digest`).
+        """
         found: dict[str, _T] = {}
-        sources: list[tuple[str, str]] = [
-            (urljoin(index_url, quote(canonical) + "/"), index_url)
-            for index_url in self.config.indexes
-        ]
-        for url, index_url in sources:
-            self._add_page_files(url, found, build, project=canonical, index_url=index_url)
+        sink: list[str] = [] if digests is None else digests
+        for index_url in self.config.indexes:
+            url = urljoin(index_url, quote(canonical) + "/")
+            sink.append(
+                self._add_page_files(url, found, build, project=canonical, index_url=index_url)
+            )
         for location in self.config.find_links:
             local = _local_path(location)
             if local is not None and local.is_dir():
                 rows = _directory_rows(local, self._listing(local), canonical)
+                sink.append(_rows_digest(rows))
                 self._files_from_rows(
                     rows, found, build=build, project=canonical, index_url=location, url=location
                 )
                 continue
             if local is not None and not local.exists():
                 self.observer.note(f"find-links location {location} does not exist; skipped")
+                sink.append("absent")
                 continue
             url = location if local is None else local.resolve().as_uri()
-            self._add_page_files(url, found, build, project=canonical, index_url=location)
+            sink.append(
+                self._add_page_files(url, found, build, project=canonical, index_url=location)
+            )
         return found
+
+    def _sources_digest(self, canonical: NormalizedName) -> list[str] | None:
+        """The digest of every source's rows of ``canonical`` as the cache holds them now,
+        without reading the rows; ``None`` when some source would not be answered from a
+        fresh parsed entry (a miss, a stale entry, ``refresh``, a missing find-links folder):
+        then the rows are read the usual way.
+
+        The digests are those :meth:`_collect` reports for the same sources.
+        """
+        cache = self.cache
+        if cache is None or self.refresh:
+            return None
+        now = time.time()
+        found: list[str] = []
+
+        def head(url: str, index_url: str) -> bool:
+            entry = cache.get_parsed_head(url, project=canonical, index_url=index_url)
+            if entry is None or not (self.offline or now - entry.fetched < self.page_ttl):
+                return False
+            found.append(entry.digest)
+            return True
+
+        for index_url in self.config.indexes:
+            if not head(urljoin(index_url, quote(canonical) + "/"), index_url):
+                return None
+        for location in self.config.find_links:
+            local = _local_path(location)
+            if local is not None and local.is_dir():
+                found.append(_rows_digest(_directory_rows(local, self._listing(local), canonical)))
+                continue
+            if local is not None and not local.exists():
+                return None  # the usual way notes it
+            url = location if local is None else local.resolve().as_uri()
+            if not head(url, location):
+                return None
+        return found
+
+    def _target_key(
+        self, canonical: NormalizedName, python: Version, platform: Platform, digests: list[str]
+    ) -> str:
+        """The cache key of a target view: everything the view is computed from."""
+        sources = [*self.config.indexes, "--find-links", *self.config.find_links]
+        text = "\n".join(
+            [str(TARGET_FORMAT), canonical, str(python), platform, *sources, "--rows", *digests]
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _listing(self, folder: Path) -> tuple[str, ...]:
         """The sorted entry names of a find-links directory, listed once per client."""
@@ -705,18 +859,20 @@ class IndexClient:
         *,
         project: NormalizedName,
         index_url: str,
-    ) -> None:
-        rows = self._page(url, project=project, index_url=index_url)
+    ) -> str:
+        """Add the files of the page at ``url``; returns the digest of the page's body."""
+        digest, rows = self._page(url, project=project, index_url=index_url)
         try:
             self._files_from_rows(
                 rows or (), found, build=build, project=project, index_url=index_url, url=url
             )
         except _DamagedRows:
             # The parsed entry was discarded; the raw page (or the network) answers instead.
-            rows = self._page(url, project=project, index_url=index_url)
+            digest, rows = self._page(url, project=project, index_url=index_url)
             self._files_from_rows(
                 rows or (), found, build=build, project=project, index_url=index_url, url=url
             )
+        return digest
 
     # -- metadata ----------------------------------------------------------------------
     def metadata(self, file: DistFile) -> Metadata:

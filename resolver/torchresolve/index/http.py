@@ -10,22 +10,25 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from typing import TYPE_CHECKING, Union
 
-import requests
-from requests.adapters import HTTPAdapter
-
+from torchresolve._compat import file_url_path
 from torchresolve.errors import IndexQueryError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    import requests
 
     from torchresolve.observer import Observer
 
-__all__ = ["Fetcher", "Response", "TransferStats", "make_session"]
+__all__ = ["Fetcher", "Response", "SessionSource", "TransferStats", "make_session"]
+
+SessionSource = Union["requests.Session", "Callable[[], requests.Session]"]
+"""A session, or a function making one when the first request is due.
+
+A warm run answers everything from the cache; importing :mod:`requests` (~45 ms, a sixth of
+such a run) is then wasted, so the CLI passes ``functools.partial(make_session, n)``."""
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 1 << 16
@@ -36,6 +39,9 @@ def make_session(max_workers: int = 8) -> requests.Session:
 
     One pool per host keeps connections alive between the parallel metadata fetches.
     """
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=max_workers, pool_maxsize=max_workers, max_retries=0)
     session.mount("https://", adapter)
@@ -85,7 +91,8 @@ class BodyTooLarge(Exception):
 class Fetcher:
     """GETs with retries and backoff; counts requests and bytes.
 
-    :param session: the HTTP session (connection reuse; pool sized by the caller).
+    :param session: the HTTP session (connection reuse; pool sized by the caller), or a
+        function making it, called once, when the first network request is due.
     :param timeout: seconds for connecting and for each read.
     :param retries: extra tries after the first, on timeouts, connection errors, 429 and 5xx.
     :param backoff: seconds before the first retry; doubled each time (``Retry-After`` wins
@@ -94,20 +101,34 @@ class Fetcher:
 
     def __init__(
         self,
-        session: requests.Session,
+        session: SessionSource,
         *,
         timeout: float,
         retries: int = 3,
         backoff: float = 0.5,
         observer: Observer | None = None,
     ) -> None:
-        self.session = session
+        self._session: requests.Session | None = None
+        self._make_session: Callable[[], requests.Session] | None = None
+        if callable(session):
+            self._make_session = session
+        else:
+            self._session = session
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.observer = observer
         self.stats = TransferStats(by_kind={}, by_url={})
         self._lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """The HTTP session, made on first use when a factory was given."""
+        with self._lock:
+            if self._session is None:
+                assert self._make_session is not None
+                self._session = self._make_session()
+            return self._session
 
     def _count(self, url: str, kind: str, nbytes: int, *, request: bool) -> None:
         with self._lock:
@@ -138,6 +159,8 @@ class Fetcher:
         """
         if url.startswith("file:"):
             return self._get_file(url, kind=kind, max_bytes=max_bytes)
+        import requests  # here, not at module level: a warm run never gets this far
+
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -203,7 +226,7 @@ class Fetcher:
             )
 
     def _get_file(self, url: str, *, kind: str, max_bytes: int | None) -> Response:
-        path = Path(url2pathname(unquote(urlsplit(url).path)))
+        path = file_url_path(url)
         if path.is_dir():
             path = path / "index.html"
         try:

@@ -239,12 +239,15 @@ def file_from_row(row: FileRow, *, project: NormalizedName, index_url: str) -> D
     )
 
 
-FileEntry = tuple[str | Version, Version, datetime | None, bool, bool, DistFile | None]
+FileEntry = tuple[
+    str | Version, Version, datetime | None, bool, bool, DistFile | None, FileRow | None
+]
 """What a target needs of one listed file: ``(key, version, upload time, yanked, compiled,
-file)``. ``key`` is the version as the row wrote it (a string hashes much faster than a
+file, row)``. ``key`` is the version as the row wrote it (a string hashes much faster than a
 :class:`Version`; equal versions may be written differently, ``1.0`` and ``1.0.0``), or the
 version itself; ``compiled`` is true for a wheel with a platform-specific tag; ``file`` is built
-only when it installs on the target (``None`` otherwise)."""
+only when it installs on the target (``None`` otherwise), and ``row`` is then the row it was
+built from (``None`` when it was not built from a row)."""
 
 
 class TargetFilter:
@@ -321,15 +324,15 @@ class TargetFilter:
                 allowed = python_ok.get(requires_python)
                 if allowed is None:
                     allowed = self._allows_python(requires_python)
+            takes = allowed and (kind == "sdist" or facts[1])
             added[name] = (
                 version,
                 _version(version),
                 None if uploaded is None else parse_time(uploaded),
                 yanked is not None,
                 facts[0],
-                file_from_row(row, project=project, index_url=index_url)
-                if allowed and (kind == "sdist" or facts[1])
-                else None,
+                file_from_row(row, project=project, index_url=index_url) if takes else None,
+                row if takes else None,
             )
         return added
 
@@ -347,6 +350,7 @@ class TargetFilter:
             file.yanked is not None,
             compiled,
             file if takes else None,
+            None,
         )
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
+from torchresolve._compat import file_url_path
 from torchresolve.errors import IndexQueryError
 
 if TYPE_CHECKING:
@@ -148,7 +146,7 @@ def read_wheel_metadata(
     from torchresolve.index.http import BodyTooLarge
 
     if url.startswith("file:"):
-        path = Path(url2pathname(unquote(urlsplit(url).path)))
+        path = file_url_path(url)
         try:
             with zipfile.ZipFile(path) as archive:
                 return WheelRead(_read_member(archive, url, project), "download")
