@@ -317,3 +317,40 @@ def test_an_entry_that_cannot_be_rewritten_in_place_is_named_not_skipped_silentl
     err = captured.err
     assert f"{env}:4: 'numpy=1.18.5' could not be rewritten in place" in err
     assert out_file.read_text(encoding="utf-8") == env.read_text(encoding="utf-8")
+
+
+@pytest.mark.usefixtures("isolated_pip_env")
+def test_a_repeated_plan_is_answered_from_the_cache_unless_refresh(
+    index_server: IndexServer,
+    index_server_factory: Callable[..., IndexServer],
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    extra = index_server_factory(HERE / "index")
+    common = [
+        "upgrade",
+        str(project),
+        *H100,
+        "--format",
+        "json",
+        "--db",
+        str(DATA),
+        "--index-url",
+        index_server.simple_url,
+        "--extra-index-url",
+        extra.simple_url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    outputs = []
+    for extra_args in ([], [], ["--refresh"]):
+        index_server.clear_log()
+        assert main([*common, *extra_args]) == 0
+        captured = capsys.readouterr()
+        outputs.append(captured.out)
+        answered = "answered from the cache" in captured.err
+        # The first run plans, the second is answered, --refresh asks the index again.
+        assert answered == (len(outputs) == 2)
+        assert bool(index_server.log) == (len(outputs) != 2)
+    assert outputs[0] == outputs[1] == outputs[2]

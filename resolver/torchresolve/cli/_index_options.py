@@ -61,7 +61,11 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument(
         "--offline", action="store_true", help="answer from the cache only; name what is missing"
     )
-    mode.add_argument("--refresh", action="store_true", help="revalidate every cached index page")
+    mode.add_argument(
+        "--refresh",
+        action="store_true",
+        help="revalidate every cached index page (upgrade: and plan anew, not from a stored plan)",
+    )
 
 
 def client_from_args(

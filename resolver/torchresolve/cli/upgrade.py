@@ -123,6 +123,7 @@ def _render(proposal: Proposal, fmt: str) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Handle ``torchresolve upgrade``; returns the exit code."""
+    from torchresolve.planning.memo import PlanMemo
     from torchresolve.planning.upgrade import plan_upgrade, torch_choice
     from torchresolve.sources import read_dependencies, rewrite, unified_diff, unrewritable
     from torchresolve.writers.report import render_constraints
@@ -151,6 +152,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         allow_sdist=bool(args.allow_sdist),
         default_index=client.config.index_url,
         observer=console,
+        # --refresh asks the index again for everything: no stored plan either.
+        memo=None if client.cache is None or args.refresh else PlanMemo(client.cache.root),
     )
     changes: dict[NormalizedName, SpecifierSet] = {
         canonicalize_name(c.name): c.specifier for c in proposal.changes if c.specifier is not None

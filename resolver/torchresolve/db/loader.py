@@ -476,30 +476,33 @@ def _parse_toml(label: str, body: bytes) -> dict[str, Any]:
     return document
 
 
-def _documents(source: Traversable, cache_root: Path | None) -> dict[str, dict[str, Any] | None]:
-    """The parsed TOML document of every data file (``None`` for an absent optional file).
+def _documents(
+    source: Traversable, cache_root: Path | None
+) -> tuple[dict[str, dict[str, Any] | None], str]:
+    """The parsed TOML document of every data file (``None`` for an absent optional file),
+    and the digest of the files' names and bytes.
 
     With ``cache_root``, documents stored for files of the same bytes are read back instead
     of parsing the TOML again (see :mod:`torchresolve.db._cache`), and new ones are stored.
     """
     files = {name: _read_bytes(source, name) for name in DATA_FILES}
-    key = documents_key(files) if cache_root is not None else ""
+    key = documents_key(files)
     if cache_root is not None:
         stored = read_documents(cache_root, key, DATA_FILES)
         if stored is not None:
-            return stored
+            return stored, key
     documents = {
         name: None if body is None else _parse_toml(str(source / name), body)
         for name, body in files.items()
     }
     if cache_root is not None:
         write_documents(cache_root, key, documents)
-    return documents
+    return documents, key
 
 
 def _parse_database(source: Traversable, cache_root: Path | None = None) -> Database:
     empty = _Table({}, file="", key="")
-    documents = _documents(source, cache_root)
+    documents, digest = _documents(source, cache_root)
     tables = {
         name: empty if document is None else _Table(document, file=str(source / name), key="")
         for name, document in documents.items()
@@ -516,6 +519,7 @@ def _parse_database(source: Traversable, cache_root: Path | None = None) -> Data
         changes=_read_changes(tables["changes.toml"]),
         advisories=_read_advisories(tables["advisories.toml"]),
         blockers=_read_blockers(tables["blockers.toml"]),
+        digest=digest,
     )
     for table in tables.values():
         table.finish()

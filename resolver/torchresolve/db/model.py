@@ -264,6 +264,9 @@ class Database:
     advisories: tuple[Advisory, ...] = ()
     blockers: tuple[Blocker, ...] = ()
     first_wheels: tuple[FirstWheel, ...] = ()
+    digest: str = field(default="", compare=False)
+    """The sha256 of the data files' names and bytes it was read from (``""`` when built in
+    memory): what a stored result computed from this database is keyed by."""
     _rules_by_name: Mapping[NormalizedName, tuple[Rule, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )

@@ -408,6 +408,7 @@ class IndexClient:
         self._links: dict[tuple[str, str], tuple[Link, ...]] = {}
         self._page_sources: dict[str, int] = {}
         self._listings: dict[str, tuple[str, ...]] = {}
+        self._digests_read: dict[NormalizedName, tuple[str, ...]] = {}
 
     @property
     def stats(self) -> TransferStats:
@@ -708,6 +709,8 @@ class IndexClient:
                     self.cache.discard_target(view_key)
                 else:
                     self._count_page("target-cache", len(known))
+                    with self._lock:
+                        self._digests_read[canonical] = tuple(known)
                     return result
         build = functools.partial(target.row_entries, project=canonical)
         digests: list[str] = []
@@ -792,7 +795,26 @@ class IndexClient:
             sink.append(
                 self._add_page_files(url, found, build, project=canonical, index_url=location)
             )
+        with self._lock:
+            self._digests_read[canonical] = tuple(sink)
         return found
+
+    def sources_digest(self, project: str) -> tuple[str, ...] | None:
+        """One digest per source (indexes, then find-links) naming the rows of ``project``
+        it lists, as the cache holds them now; ``None`` unless every source would be answered
+        from the cache without asking the server (fresh entries, or offline; no ``refresh``).
+
+        Reads no rows and makes no request: for checking a result computed from earlier
+        reads (see :meth:`digests_read`) against the cache.
+        """
+        found = self._sources_digest(canonicalize_name(project))
+        return None if found is None else tuple(found)
+
+    def digests_read(self) -> dict[NormalizedName, tuple[str, ...]]:
+        """The :meth:`sources_digest` of every project this client has read so far, as it
+        was when read."""
+        with self._lock:
+            return dict(self._digests_read)
 
     def _sources_digest(self, canonical: NormalizedName) -> list[str] | None:
         """The digest of every source's rows of ``canonical`` as the cache holds them now,

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchresolve.errors import IndexQueryError, InputError, UnsatisfiableError
 from torchresolve.pins import Pin, PinSet
+from torchresolve.planning.memo import plan_key
 from torchresolve.planning.model import BlockedPackage, PlannedChange, Proposal
 from torchresolve.planning.stack import builds_for, is_pytorch_index
 from torchresolve.solver import (
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from torchresolve.db import Database
     from torchresolve.index import IndexClient
     from torchresolve.observer import Observer
+    from torchresolve.planning.memo import PlanMemo
     from torchresolve.planning.stack import Build
     from torchresolve.sources import DependencyFile
     from torchresolve.target import Target
@@ -378,6 +380,7 @@ def plan_upgrade(
     allow_sdist: bool = False,
     default_index: str = "",
     observer: Observer | None = None,
+    memo: PlanMemo | None = None,
 ) -> Proposal:
     """Plan the upgrade of ``dep`` for ``target``.
 
@@ -388,12 +391,33 @@ def plan_upgrade(
     :param strategy: order of the other packages' candidates.
     :param allow_sdist: accept sdist-only releases with dynamic metadata.
     :param default_index: the index URL the proposal's first index line names.
+    :param memo: stored plans: the plan stored for the same input, target, options and
+        database is answered when the client's cache still holds the same rows for every
+        project it read (see :mod:`torchresolve.planning.memo`); a new plan is stored.
     :raises UnsatisfiableError: nothing consistent exists; the message says what conflicts.
     :raises IndexQueryError: the index could not be read.
     """
     started = time.perf_counter()
     if observer is not None:
         observer.phase_started("resolve")
+    key = ""
+    if memo is not None:
+        options = {
+            "torch": str(torch),
+            "strategy": strategy,
+            "allow_sdist": str(allow_sdist),
+            "default_index": default_index,
+        }
+        key = plan_key(dep, target, db=db, client=client, options=options)
+        stored = memo.get(key, client)
+        if stored is not None:
+            if observer is not None:
+                observer.note(
+                    "same input, target, database and index pages as a stored plan: answered"
+                    " from the cache (--refresh plans anew)"
+                )
+                observer.phase_finished("resolve", time.perf_counter() - started)
+            return stored
     wishes = _wishes(dep, target)
     if not wishes:
         raise InputError("no requirements to upgrade", path=dep.path)
@@ -434,6 +458,8 @@ def plan_upgrade(
         )
     finally:
         factory.close()
+    if memo is not None:
+        memo.put(key, proposal, client)
     if observer is not None:
         observer.phase_finished("resolve", time.perf_counter() - started)
     return proposal
