@@ -9,13 +9,17 @@ Two inputs are measured: the file as written (old exact pins, which uv and pip r
 Python) and a *loose* copy where every ``==X`` becomes ``>=X`` (which all three can resolve;
 uv runs with ``--resolution lowest-direct`` there, the issue's comparison). Each tool runs
 cold (a fresh, empty cache folder) once, then warm (the same cache) ``--runs`` times; the
-median warm time is reported. Index locations come from pip's configuration, as for every tool.
+median warm time is reported. torchresolve is also timed warm with its stored plans removed
+before each run (``plans/`` of its cache), so the resolution runs on the warm index cache:
+the time of a changed input or option, where a stored plan cannot answer. Index locations
+come from pip's configuration, as for every tool.
 The result is a Markdown table on stdout (paste it into the upgrade section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -42,6 +46,8 @@ class Timing:
     warm: float
     returncode: int
     summary: str
+    replan: float | None = None
+    """Median warm seconds with no stored plan (torchresolve only)."""
 
 
 def _loose(text: str) -> str:
@@ -120,9 +126,13 @@ def _tools(
     return {"torchresolve upgrade": torchresolve, "uv pip compile": uv_cmd, "pip --dry-run": pip}
 
 
-def _once(argv: list[str]) -> tuple[float, int, str]:
+def _once(argv: list[str], forget: Path | None = None) -> tuple[float, int, str]:
+    if forget is not None:
+        shutil.rmtree(forget, ignore_errors=True)
+    # Bytecode is written as an installed package has it (this machine may disable it).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    done = _subprocess.run(argv, timeout=900, cwd=_ROOT, check=False)
+    done = _subprocess.run(argv, timeout=900, cwd=_ROOT, check=False, env=env)
     seconds = time.perf_counter() - started
     tail = (done.stderr.strip().splitlines() or [""])[-1][:90]
     return seconds, done.returncode, tail
@@ -142,6 +152,10 @@ def measure(args: argparse.Namespace) -> list[Timing]:
                 argv = _tools(args, path, cache, is_loose)[tool]
                 cold, code, tail = _once(argv)
                 warm = [_once(argv)[0] for _ in range(args.runs)]
+                replan = None
+                if tool == "torchresolve upgrade":
+                    plans = cache / "torchresolve" / "plans"
+                    replan = statistics.median(_once(argv, plans)[0] for _ in range(args.runs))
                 results.append(
                     Timing(
                         tool=tool,
@@ -150,10 +164,12 @@ def measure(args: argparse.Namespace) -> list[Timing]:
                         warm=statistics.median(warm),
                         returncode=code,
                         summary="ok" if code in (0, 3) else tail,
+                        replan=replan,
                     )
                 )
                 print(
                     f"{label:>10}  {tool:<20} cold {cold:6.2f} s  warm {results[-1].warm:6.2f} s"
+                    f"  no stored plan {'-' if replan is None else f'{replan:.2f} s'}"
                     f"  exit {code}",
                     file=sys.stderr,
                 )
@@ -169,13 +185,15 @@ def render(results: list[Timing], args: argparse.Namespace) -> str:
         f"Input: `{shown}`, target Python {args.python}, GPU {args.gpu}; "
         f"warm = median of {args.runs} runs.",
         "",
-        "| input | tool | cold (s) | warm (s) | exit | result |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+        "| input | tool | cold (s) | warm (s) | warm, no stored plan (s) | exit | result |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         summary = r.summary.replace("|", "\\|")
+        replan = "-" if r.replan is None else f"{r.replan:.2f}"
         lines.append(
-            f"| {r.input} | {r.tool} | {r.cold:.2f} | {r.warm:.2f} | {r.returncode} | {summary} |"
+            f"| {r.input} | {r.tool} | {r.cold:.2f} | {r.warm:.2f} | {replan} | {r.returncode}"
+            f" | {summary} |"
         )
     return "\n".join(lines) + "\n"
 
