@@ -37,13 +37,17 @@ _CHUNK = 1 << 16
 def make_session(max_workers: int = 8) -> requests.Session:
     """A :class:`requests.Session` whose connection pools hold ``max_workers`` connections.
 
-    One pool per host keeps connections alive between the parallel metadata fetches.
+    One pool per host keeps connections alive between the parallel metadata fetches; a CA
+    bundle is parsed once per session (see :mod:`torchresolve.index._tls`).
     """
     import requests
-    from requests.adapters import HTTPAdapter
+
+    from torchresolve.index._tls import SharedContextAdapter
 
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=max_workers, pool_maxsize=max_workers, max_retries=0)
+    adapter = SharedContextAdapter(
+        pool_connections=max_workers, pool_maxsize=max_workers, max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
