@@ -12,17 +12,27 @@ Candidate order (the heart of "upgrade as little as possible"):
   then the later ones ascending: a kept 2020 pin gets 2020-era dependencies, unless those have no
   wheel for the target;
 * ``latest`` orders everything newest first.
+
+Reading the index (a cold cache): once a read has gone to the network, project pages are read
+by a pool of threads, and a crawl runs ahead of the resolver: each page read starts the read of
+its most likely candidate's metadata, whose dependencies' pages are read in turn. The resolver
+then finds most of what it asks for already read, so a cold run reaches the network in a few
+wide waves instead of one level of the tree per resolver round. The crawl only fills caches;
+candidate order and choices are the same with or without it. A warm cache is read in the
+resolver's thread, with no pool at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -55,17 +65,162 @@ LABELLED: frozenset[NormalizedName] = frozenset({TORCH, canonicalize_name("torch
 """Projects whose variant builds carry the local label (``+cu118``); the PyTorch index long
 published torchaudio/torchtext/torchdata without one (the convention of planning.stack)."""
 PYTHON = "python"
-_PREFETCH = 3
-"""Metadata of this many candidates per project is fetched together (in parallel)..."""
+_PREFETCH = 1
+"""Metadata of this many candidates per project is read first (the resolver almost always takes
+the first; on a cold cache the crawl has read it ahead, see :meth:`Factory._speculate`)...
+
+The same in a warm and a cold run, so a cold run leaves the cache a warm run needs."""
 _PREFETCH_MORE = 8
-"""...and this many once the first ones were refused (a backtracking walk)."""
+"""...and this many together (in parallel) once the first ones were refused (a backtracking
+walk)."""
 _WORKERS = 8
+_SPECULATE_MAX = 200
+"""At most this many metadata reads are started ahead of the resolver (the crawl's budget: a
+pathological tree cannot turn one upgrade into thousands of requests)."""
+_SPECULATE_PER_PROJECT = 1
+"""Metadata of this many likely candidates per project is read ahead (the first candidate is
+the one the resolver takes almost always; the resolver prefetches more when it needs them)."""
+
+# Task priorities of the background pool, most urgent first.
+_DEMAND = 0
+"""The resolver asked for it (a prefetch of the candidates it is about to try)."""
+_SCHEDULED = 1
+"""A read the resolver will likely need: a page of a dependency of a pinned candidate or of a
+direct requirement, the metadata of a prefetched candidate after the first."""
+_SPECULATIVE = 2
+"""The crawl ahead of the resolver: likely candidates' metadata and their dependencies' pages."""
+
+_T = TypeVar("_T")
+
+
+class _Task(Generic[_T]):
+    """One job of :class:`_Pool`: run once, by a pool thread or by the thread that needs it."""
+
+    __slots__ = ("fn", "future", "priority", "taken")
+
+    def __init__(self, fn: Callable[[], _T], priority: int) -> None:
+        self.fn = fn
+        self.priority = priority
+        self.future: Future[_T] = Future()
+        self.taken = False
+        """Set (under the pool's lock) by whoever runs it: a pool thread or :meth:`_Pool.result`."""
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except BaseException as exc:  # every outcome goes to the waiters
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+
+class _Pool:
+    """Threads that run tasks most urgent first (a priority queue, unlike ``ThreadPoolExecutor``).
+
+    The resolver's own reads must not queue behind the crawl ahead of it: a task it needs now
+    is run in its own thread when no pool thread took it yet (:meth:`result`), and a prefetch
+    raises the priority of a queued read (:meth:`promote`). Threads start on demand (up to
+    ``workers``); :meth:`close` drops the tasks nobody started.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._heap: list[tuple[int, int, _Task[Any]]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[[], _T], priority: int) -> _Task[_T] | None:
+        """Queue ``fn``; ``None`` once the pool is closed."""
+        task = _Task(fn, priority)
+        with self._cond:
+            if self._closed:
+                return None
+            self._push(task, priority)
+        return task
+
+    def promote(self, task: _Task[_T], priority: int) -> None:
+        """Run ``task`` sooner: at ``priority`` if that is more urgent and it has not started."""
+        with self._cond:
+            if not task.taken and not self._closed and priority < task.priority:
+                task.priority = priority
+                self._push(task, priority)  # the stale entry is skipped when popped
+
+    def result(self, task: _Task[_T]) -> _T:
+        """The result of ``task``: run here when no pool thread took it yet, else waited for.
+
+        A task that failed in a pool thread, or was dropped by :meth:`close`, is run again
+        here: its caller asks again and gets (and reports) its own failure.
+
+        :raises: whatever the task raises when run here.
+        """
+        with self._cond:
+            mine = not task.taken
+            task.taken = True
+        if mine:
+            task.run()
+            return task.future.result()
+        try:
+            return task.future.result()
+        except (Exception, CancelledError):
+            return task.fn()
+
+    def close(self) -> None:
+        """Drop the queued tasks (their futures are cancelled) and wait for the running ones."""
+        with self._cond:
+            self._closed = True
+            dropped = [task for _, _, task in self._heap if not task.taken]
+            for task in dropped:
+                task.taken = True
+            self._heap.clear()
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for task in dropped:
+            task.future.cancel()
+        for thread in threads:
+            thread.join()
+
+    def _push(self, task: _Task[_T], priority: int) -> None:
+        # Called with the lock held.
+        heapq.heappush(self._heap, (priority, next(self._order), task))
+        if len(self._heap) > self._idle and len(self._threads) < self._workers:
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        else:
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                if not self._heap:
+                    return
+                _, _, task = heapq.heappop(self._heap)
+                if task.taken:
+                    continue
+                task.taken = True
+            task.run()
 
 
 def _is_cuda_runtime(name: str) -> bool:
     # The PyPI torch wheels pull the CUDA runtime as nvidia-* wheels (and triton); a build
     # from a PyTorch variant index bundles its own runtime instead.
     return name.startswith("nvidia-") or name in {"triton", "pytorch-triton"}
+
+
+def _hint_of(requirement: Requirement) -> _Hint:
+    exact = requirement.exact
+    specifier = requirement.specifier if exact is None else SpecifierSet(f"=={exact}")
+    return _Hint(era=requirement.era, specifier=specifier, extras=requirement.extras)
 
 
 def marker_environment(target: Target) -> dict[str, str]:
@@ -127,6 +282,16 @@ class Wish:
         if len(specs) == 1 and specs[0].operator in {"==", "==="} and "*" not in specs[0].version:
             return Version(specs[0].version)
         return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Hint:
+    """What the crawl ahead of the resolver guesses about a project's requirement: the first
+    one seen (from the input or a read-ahead candidate's metadata) orders its candidates."""
+
+    era: datetime | None = None
+    specifier: SpecifierSet | None = None
+    extras: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -202,12 +367,19 @@ class Factory:
         self._refusals: dict[tuple[str, Version], str | None] = {}
         self._accepted: dict[tuple[int, Version], tuple[Requirement, bool]] = {}
         self._markers: dict[tuple[int, frozenset[str]], tuple[PackagingRequirement, bool]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _Pool | None = None
         self._background = False
         self._deferred: dict[NormalizedName, None] = {}
         self._requests_seen = client.stats.requests
-        self._pending: dict[NormalizedName, Future[_Project]] = {}
+        # Guarded by _lock (pool threads add to them): pages being read, what the crawl knows
+        # of each project's requirement, projects it read ahead, metadata reads under way.
         self._lock = threading.Lock()
+        self._pending: dict[NormalizedName, _Task[_Project]] = {}
+        self._hints: dict[NormalizedName, _Hint] = {}
+        self._crawled: set[NormalizedName] = set()
+        self._reading: dict[str, _Task[Metadata]] = {}
+        self._speculated = 0
+        # Written by pool threads too; single item reads and writes of a dict are atomic.
         self._projects: dict[NormalizedName, _Project] = {}
         self._metadata: dict[str, Metadata] = {}
         self._ordered: dict[tuple[NormalizedName, datetime | None], list[Candidate]] = {}
@@ -255,15 +427,27 @@ class Factory:
         from disk, where background threads add start-up and lock contention (on two cores,
         ~0.1 s of a 0.8 s run) and hide nothing; the reads then happen when a project is
         asked for.
+
+        Once reads go to the network, each page read in the background also starts the crawl
+        ahead of the resolver (:meth:`_speculate`).
         """
+        self._schedule(((name, None) for name in names), _SCHEDULED)
+
+    def _schedule(
+        self, items: Iterable[tuple[NormalizedName, _Hint | None]], priority: int
+    ) -> None:
         with self._lock:
-            for name in names:
+            for name, hint in items:
+                if hint is not None:
+                    self._hints.setdefault(name, hint)
                 if name in self._projects or name in self._pending:
                     continue
-                if self._background:
-                    self._pending[name] = self._executor().submit(self._load_project, name)
-                else:
+                if not self._background:
                     self._deferred[name] = None
+                    continue
+                task = self._executor().submit(partial(self._read_ahead, name), priority)
+                if task is not None:  # None: closed, the resolution is over
+                    self._pending[name] = task
 
     def _watch_network(self) -> None:
         """Switch to background reads once the client has made a request.
@@ -277,7 +461,10 @@ class Factory:
             self._background = True
             deferred = list(self._deferred)
             self._deferred.clear()
+            loaded = list(self._projects.items())
         self.schedule(deferred)
+        for name, project in loaded:  # read before the switch: crawl from them too
+            self._speculate(name, project)
 
     def project(self, name: NormalizedName) -> _Project:
         """Compatible files of ``name`` for the target, read from the index once.
@@ -289,17 +476,26 @@ class Factory:
             return found
         with self._lock:
             pending = self._pending.get(name)
-        if pending is not None:
-            return pending.result()
+        if pending is not None and self._pool is not None:
+            return self._pool.result(pending)
         try:
-            return self._load_project(name)
+            project = self._load_project(name)
         finally:
             self._watch_network()
+        if self._background:
+            self._speculate(name, project)
+        return project
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self) -> _Pool:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="index")
+            self._pool = _Pool(_WORKERS, "index")
         return self._pool
+
+    def _read_ahead(self, name: NormalizedName) -> _Project:
+        """Read the page of ``name`` (a pool task), then crawl on from its likely candidate."""
+        project = self._load_project(name)
+        self._speculate(name, project)
+        return project
 
     def _load_project(self, name: NormalizedName) -> _Project:
         project = _Project()
@@ -344,22 +540,36 @@ class Factory:
         return max(known) if known else None
 
     def metadata(self, file: DistFile) -> Metadata:
-        """The metadata of ``file``, fetched once."""
+        """The metadata of ``file``, fetched once.
+
+        A read already started in the background (a prefetch, the crawl) is waited for, or
+        run here when no pool thread took it yet; one that failed is asked again here.
+
+        :raises IndexQueryError: the metadata could not be read.
+        """
         found = self._metadata.get(file.url)
-        if found is None:
+        if found is not None:
+            return found
+        task: _Task[Metadata] | None = None
+        if self._background:
+            with self._lock:
+                task = self._reading.get(file.url)
+        if task is not None and self._pool is not None:
+            found = self._pool.result(task)
+        else:
             try:
                 found = self.client.metadata(file)
             finally:
                 self._watch_network()
-            self._metadata[file.url] = found
+        self._metadata[file.url] = found
         return found
 
     def _prefetch(self, files: Iterable[DistFile]) -> None:
         """Fetch the metadata of ``files`` in parallel once reads go to the network.
 
         Before that (a warm cache), they are read here one by one, watching for the first
-        request. One long-lived pool serves every prefetch: starting threads per call (as
-        ``metadata_many`` does) costs more than reading a warm cache.
+        request. After it, the reads are queued before the crawl's and not waited for:
+        :meth:`metadata` waits for (or runs) the one the resolver actually asks for.
         """
         wanted = [f for f in files if f.url not in self._metadata]
         if len(wanted) < 2:
@@ -371,17 +581,125 @@ class Factory:
             with contextlib.suppress(IndexQueryError):
                 self._metadata[file.url] = self.client.metadata(file)
             self._watch_network()
-        futures = [(f, self._executor().submit(self.client.metadata, f)) for f in wanted]
-        for file, future in futures:
-            try:
-                self._metadata[file.url] = future.result()
-            except IndexQueryError:
-                continue  # asked again, and reported, when the candidate is tried
+        for i, file in enumerate(wanted):
+            # The resolver tries the first one next; the others only if it is refused.
+            self._read_metadata(file, _DEMAND if i == 0 else _SCHEDULED, None)
+
+    def _read_metadata(
+        self, file: DistFile, priority: int, crawl: Callable[[Metadata], None] | None
+    ) -> bool:
+        """Queue a background read of ``file``'s metadata (one per file), then ``crawl`` it.
+
+        :returns: whether a new read was queued (an existing one is only promoted).
+        """
+        with self._lock:
+            if file.url in self._metadata:
+                return False
+            task = self._reading.get(file.url)
+            if task is None:
+                task = self._executor().submit(partial(self._fetch, file, crawl), priority)
+                if task is not None:
+                    self._reading[file.url] = task
+                return task is not None
+        if self._pool is not None:
+            self._pool.promote(task, priority)
+        return False
+
+    def _fetch(self, file: DistFile, crawl: Callable[[Metadata], None] | None) -> Metadata:
+        meta = self.client.metadata(file)
+        self._metadata[file.url] = meta
+        if crawl is not None:
+            # The crawl only warms caches: its failure must not fail the read.
+            with contextlib.suppress(Exception):
+                crawl(meta)
+        return meta
+
+    # -- the crawl ahead of the resolver ---------------------------------------------------
+    def _speculate(self, name: NormalizedName, project: _Project) -> None:
+        """Read the metadata of ``name``'s likely candidates ahead of the resolver.
+
+        Their dependencies' pages are then read (and crawled from) in turn, so a cold run asks
+        the index for the whole likely tree in a few wide waves instead of one level per
+        resolver round. Everything read only fills the caches: the resolver still decides
+        (candidate order, choices) exactly as without it. Runs only once reads go to the
+        network; each project is crawled once, within :data:`_SPECULATE_MAX` reads.
+        """
+        with self._lock:
+            if not self._background or name in self._crawled:
+                return
+            self._crawled.add(name)
+            hint = self._hints.get(name) or _Hint()
+        try:
+            likely = self._likely(name, project, hint)
+        except Exception:  # a guess only warms caches: it must not fail the resolver's read
+            return
+        for file, strip in likely:
+            with self._lock:
+                if self._speculated >= _SPECULATE_MAX:
+                    return
+                self._speculated += 1  # counted before the read is queued: a hard budget
+            released = project.released.get(file.version)
+            crawl = partial(self._crawl, hint.extras, strip, released)
+            if not self._read_metadata(file, _SPECULATIVE, crawl):
+                with self._lock:
+                    self._speculated -= 1  # already read or under way
+
+    def _likely(
+        self, name: NormalizedName, project: _Project, hint: _Hint
+    ) -> list[tuple[DistFile, bool]]:
+        """The files of the candidates the resolver will most likely try first, each with
+        whether its CUDA runtime requirements are dropped (a variant build of the family)."""
+        if name == TORCH or name in FAMILY:
+            for build in self.builds:
+                public = (
+                    build.release.version if name == TORCH else build.release.companions().get(name)
+                )
+                file = project.files.get(public) if public is not None else None
+                if file is not None:  # variant builds of these drop their CUDA runtime
+                    return [(file, bool(build.local) and name in LABELLED)]
+            return []
+        era = hint.era if hint.era is not None else self.era
+        versions = self._order_versions(name, project, era)
+        specifier = hint.specifier
+        allow_pre = specifier is not None and bool(specifier.prereleases)
+        found: list[tuple[DistFile, bool]] = []
+        for version in versions:
+            if version.is_prerelease and not allow_pre:
+                continue  # the resolver skips them too unless asked for
+            if specifier is not None and not specifier.contains(version, prereleases=True):
+                continue
+            found.append((project.files[version], False))
+            if len(found) >= _SPECULATE_PER_PROJECT:
+                break
+        return found
+
+    def _crawl(
+        self, extras: frozenset[str], strip: bool, released: datetime | None, meta: Metadata
+    ) -> None:
+        """Schedule the pages of the dependencies ``meta`` has on the target (the markers are
+        read as :meth:`_metadata_requirements` reads them)."""
+        found: list[tuple[NormalizedName, _Hint | None]] = []
+        for req in meta.requires_dist:
+            if not (
+                self._marker_matches(req, frozenset())
+                or (extras and self._marker_matches(req, extras))
+            ):
+                continue
+            name = canonicalize_name(req.name)
+            if strip and _is_cuda_runtime(name):
+                continue
+            hint = _Hint(
+                era=released,
+                specifier=req.specifier,
+                extras=frozenset(canonicalize_name(e) for e in req.extras),
+            )
+            found.append((name, hint))
+        self._schedule(found, _SPECULATIVE)
 
     def close(self) -> None:
-        """Stop the prefetch threads."""
+        """Stop the background threads: queued reads are dropped, running ones waited for."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.close()
             self._pool = None
 
     def python_refusal(self, name: str, version: Version) -> str | None:
@@ -534,6 +852,23 @@ class Factory:
 
     def _order_candidates(self, name: NormalizedName, era: datetime | None) -> list[Candidate]:
         project = self.project(name)
+        files = project.files
+        made = project.candidates
+        found: list[Candidate] = []
+        for v in self._order_versions(name, project, era):
+            candidate = made.get(v)
+            if candidate is None:
+                candidate = made[v] = Candidate(
+                    name=name, version=v, file=files[v], released=project.released.get(v)
+                )
+            found.append(candidate)
+        return found
+
+    def _order_versions(
+        self, name: NormalizedName, project: _Project, era: datetime | None
+    ) -> list[Version]:
+        """The versions of ``name`` in candidate order (reads ``project`` only: the crawl
+        calls it from pool threads)."""
         versions = project.versions
         wish = self.wishes.get(name)
         if self.strategy == "latest":
@@ -554,19 +889,9 @@ class Factory:
         # Releases with a wheel first: an sdist-only release is a last resort (its metadata
         # may need a download and may be unknown).
         files = project.files
-        ordered = [v for v in ordered if files[v].kind == "wheel"] + [
+        return [v for v in ordered if files[v].kind == "wheel"] + [
             v for v in ordered if files[v].kind != "wheel"
         ]
-        made = project.candidates
-        found: list[Candidate] = []
-        for v in ordered:
-            candidate = made.get(v)
-            if candidate is None:
-                candidate = made[v] = Candidate(
-                    name=name, version=v, file=files[v], released=project.released.get(v)
-                )
-            found.append(candidate)
-        return found
 
     @staticmethod
     def _closest_outside(
@@ -625,7 +950,10 @@ class Factory:
                     )
                 )
         found.extend(self._rule_requirements(candidate, {r.name for r in found}))
-        self.schedule(r.name for r in found)
+        if self._background:  # the hints only guide the crawl
+            self._schedule(((r.name, _hint_of(r)) for r in found), _SCHEDULED)
+        else:
+            self.schedule(r.name for r in found)
         return found
 
     def _metadata_requirements(
