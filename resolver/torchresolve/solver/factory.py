@@ -369,6 +369,7 @@ class Factory:
         self._markers: dict[tuple[int, frozenset[str]], tuple[PackagingRequirement, bool]] = {}
         self._pool: _Pool | None = None
         self._background = False
+        self._probed = False
         self._deferred: dict[NormalizedName, None] = {}
         self._requests_seen = client.stats.requests
         # Guarded by _lock (pool threads add to them): pages being read, what the crawl knows
@@ -429,8 +430,16 @@ class Factory:
         asked for.
 
         Once reads go to the network, each page read in the background also starts the crawl
-        ahead of the resolver (:meth:`_speculate`).
+        ahead of the resolver (:meth:`_speculate`). The first names scheduled are checked
+        against the cache first: when one of them would not be answered from it (a cold or
+        stale cache), reads go to the background at once instead of after a first read in
+        this thread (~0.3 s of a cold run).
         """
+        names = list(names)
+        if not self._background and not self._probed and names:
+            self._probed = True
+            if self.client.sources_digest(names[0]) is None:
+                self._go_background()
         self._schedule(((name, None) for name in names), _SCHEDULED)
 
     def _schedule(
@@ -457,7 +466,13 @@ class Factory:
         """
         if self._background or self.client.stats.requests == self._requests_seen:
             return
+        self._go_background()
+
+    def _go_background(self) -> None:
+        """Read in the background from now on, starting with the names noted so far."""
         with self._lock:
+            if self._background:
+                return
             self._background = True
             deferred = list(self._deferred)
             self._deferred.clear()
