@@ -263,3 +263,54 @@ def test_metadata_many_fetches_in_parallel_and_reports_progress(
         f.filename for f in files
     )
     assert events[-1] == ("end", "metadata")
+
+
+def _wheel_with_a_big_central_directory(files: int) -> bytes:
+    """A wheel whose central directory alone is larger than the first (tail) range request,
+    with its .dist-info files written last, as wheel builders do."""
+    import io
+    import os
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        # The bulk of a real wheel (a shared library), never to be read.
+        archive.writestr("bigwheel/_native.so", os.urandom(4 << 20), zipfile.ZIP_STORED)
+        for n in range(files):
+            archive.writestr(f"bigwheel/module_{n:05d}_with_a_long_name.py", f"X = {n}\n")
+        archive.writestr(
+            "bigwheel-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: bigwheel\nVersion: 1.0\nRequires-Dist: numpy>=1.0\n",
+        )
+        archive.writestr("bigwheel-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+        record = "".join(
+            f"bigwheel/module_{n:05d}_with_a_long_name.py,sha256={n:043d},8\n" for n in range(files)
+        )
+        archive.writestr("bigwheel-1.0.dist-info/RECORD", record)
+    return buffer.getvalue()
+
+
+def test_a_big_central_directory_costs_one_more_request_not_two(
+    make_index_client: Callable[..., IndexClient], index_server: IndexServer
+) -> None:
+    body = _wheel_with_a_big_central_directory(3000)
+    name = "bigwheel-1.0-py3-none-any.whl"
+    index_server.add(f"/files/{name}", body)
+    page = {
+        "meta": {"api-version": "1.0"},
+        "name": "bigwheel",
+        "files": [{"filename": name, "url": f"../../files/{name}", "hashes": {}}],
+    }
+    index_server.add(
+        "/simple/bigwheel/", json.dumps(page).encode(), "application/vnd.pypi.simple.v1+json"
+    )
+    client = make_index_client()
+    (wheel,) = client.files("bigwheel")
+    meta = client.metadata(wheel)
+    assert meta.origin == "range"
+    assert [str(r) for r in meta.requires_dist] == ["numpy>=1.0"]
+    hits = index_server.requests_to(f"/files/{name}")
+    # The tail, then the directory with the .dist-info files before it; never the whole file.
+    assert len(hits) == 2
+    assert all(h.status == 206 for h in hits)
+    assert sum(h.sent for h in hits) < len(body) // 4

@@ -29,6 +29,8 @@ __all__ = [
 
 _TAIL = 1 << 16
 _MIN_FETCH = 1 << 14
+_BACK_MAX = 4 << 20
+"""The most read before a missing span in the same request (see :meth:`_RangeFile._slice`)."""
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
@@ -60,6 +62,7 @@ class _RangeFile(io.RawIOBase):
         self._size = size
         self._pos = 0
         self._spans: list[tuple[int, bytes]] = [(start, tail)]
+        self._missed = False
 
     def seekable(self) -> bool:
         return True
@@ -95,9 +98,17 @@ class _RangeFile(io.RawIOBase):
             if span_start <= start and end <= span_start + len(data):
                 return data[start - span_start : end - span_start]
         fetch_end = min(self._size, max(end, start + _MIN_FETCH))
-        data = self._fetch(start, fetch_end)
-        self._spans.append((start, data))
-        return data[: end - start]
+        fetch_start = start
+        if not self._missed:
+            # The first read beyond the tail is a central directory too big for it. A wheel's
+            # .dist-info files (METADATA, then RECORD, about as big as the directory) are
+            # written last, just before it: reading that far back in the same request saves a
+            # round trip for the METADATA that is read next.
+            self._missed = True
+            fetch_start = max(0, start - min(_BACK_MAX, (end - start) + _TAIL))
+        data = self._fetch(fetch_start, fetch_end)
+        self._spans.append((fetch_start, data))
+        return data[start - fetch_start : end - fetch_start]
 
     def _fetch(self, start: int, end: int) -> bytes:
         response = self._fetcher.get(
