@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshal
-import shutil
 from typing import TYPE_CHECKING
 
 import pytest
@@ -61,8 +60,8 @@ def test_warm_run_is_answered_from_parsed_rows_without_network(
     cold = _files(cold_client)
     assert cold_client.page_sources == {"network": len(PROJECTS)}
     assert len(_parsed_entries(tmp_path / "cache")) == len(PROJECTS)
-    # Without the raw pages the warm run can only be answered from the parsed entries.
-    shutil.rmtree(tmp_path / "cache" / "pages")
+    # A JSON project page is not kept raw: its parsed entry is all a later run reads.
+    assert not (tmp_path / "cache" / "pages").exists()
     index_server.clear_log()
     warm_client = make_index_client()
     warm = _files(warm_client)
@@ -87,8 +86,8 @@ def test_stale_rows_are_revalidated_and_kept_on_304(
     make_index_client: Callable[..., IndexClient], index_server: IndexServer, tmp_path: Path
 ) -> None:
     cold = _files(make_index_client())
-    # A 304 confirms the stored rows: the raw pages are not needed for it.
-    shutil.rmtree(tmp_path / "cache" / "pages")
+    # A 304 confirms the stored rows (JSON pages are not kept raw).
+    assert not (tmp_path / "cache" / "pages").exists()
     index_server.clear_log()
     stale = make_index_client(page_ttl=0.0)
     assert _full(_files(stale)) == _full(cold)
@@ -142,7 +141,7 @@ def _other_page(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("damage", [_old_format, _truncated, _bad_row, _other_page])
-def test_unusable_parsed_entry_is_reparsed_from_the_stored_page(
+def test_unusable_parsed_entry_of_a_json_page_is_fetched_again(
     make_index_client: Callable[..., IndexClient],
     index_server: IndexServer,
     tmp_path: Path,
@@ -157,14 +156,44 @@ def test_unusable_parsed_entry_is_reparsed_from_the_stored_page(
     cache = Cache(tmp_path / "cache")
     again = make_index_client(cache=cache)
     assert _full(_files(again)) == _full(cold)
-    assert again.page_sources.get("page-cache") == len(PROJECTS)
-    assert "network" not in again.page_sources
-    assert index_server.log == []
+    # No raw JSON page is kept: each page is asked for again, whole (no validators left).
+    assert again.page_sources.get("network") == len(PROJECTS)
+    assert "page-cache" not in again.page_sources
+    assert sorted(h.path for h in index_server.log) == sorted(f"/simple/{p}/" for p in PROJECTS)
+    assert all(h.status == 200 for h in index_server.log)
     assert sorted(cache.recovered) == sorted(str(e) for e in entries)
-    # The re-parsed rows were stored again: the next run takes the fast path.
+    # The rows were stored again: the next run takes the fast path.
     third = make_index_client()
     assert _full(_files(third)) == _full(cold)
     assert third.page_sources == {"parsed-cache": len(PROJECTS)}
+
+
+@pytest.mark.parametrize("damage", [_old_format, _truncated, _bad_row, _other_page])
+def test_unusable_parsed_entry_of_an_html_page_is_reparsed_from_the_stored_page(
+    make_index_client: Callable[..., IndexClient],
+    index_server: IndexServer,
+    tmp_path: Path,
+    damage: Callable[[bytes], bytes],
+) -> None:
+    # A PyTorch-layout index serves HTML; an HTML page is kept raw.
+    html = {"index_url": index_server.pytorch_url("cu121")}
+    cold = make_index_client(**html).files("torch")
+    assert cold
+    entries = _parsed_entries(tmp_path / "cache")
+    assert len(entries) == 1
+    for entry in entries:
+        entry.write_bytes(damage(entry.read_bytes()))
+    index_server.clear_log()
+    cache = Cache(tmp_path / "cache")
+    again = make_index_client(cache=cache, **html)
+    assert _full({"torch": again.files("torch")}) == _full({"torch": cold})
+    assert again.page_sources.get("page-cache") == 1
+    assert "network" not in again.page_sources
+    assert index_server.log == []
+    assert sorted(cache.recovered) == sorted(str(e) for e in entries)
+    third = make_index_client(**html)
+    assert _full({"torch": third.files("torch")}) == _full({"torch": cold})
+    assert third.page_sources == {"parsed-cache": 1}
 
 
 def test_find_links_directory_is_listed_once_per_client(

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import io
 import json
-import marshal
 import threading
 import time
 import zipfile
@@ -287,8 +286,12 @@ def _target_files(project: NormalizedName, entries: Iterable[FileEntry]) -> Targ
 
 
 def _rows_digest(rows: tuple[FileRow, ...]) -> str:
-    """A digest naming the rows of a find-links folder (names, sizes...)."""
-    return hashlib.sha256(marshal.dumps(rows, 4)).hexdigest()
+    """A digest naming the rows of a find-links folder (names, sizes...).
+
+    Of their ``repr``, not of :func:`marshal.dumps`: marshal's bytes depend on which objects
+    happen to be shared (its back-references), so equal rows can give different bytes.
+    """
+    return hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
 
 
 def _encode_target(found: TargetFiles, entries: Iterable[FileEntry]) -> tuple[object, ...]:
@@ -507,7 +510,11 @@ class IndexClient:
                 self.observer.note(f"{url}: {problem}; retrying")
                 continue
             if cache is not None:
-                cache.put_page(page)
+                if page.content_type not in _JSON_TYPES:
+                    # A JSON project page lists one project: its parsed entry (rows,
+                    # validators, digest) is all a later run reads. An HTML page (a find-links
+                    # page lists every project) is kept for the projects not parsed yet.
+                    cache.put_page(page)
                 self._store_rows(page, rows, project=project, index_url=index_url, digest=digest)
             self._count_page("network")
             return digest, rows
