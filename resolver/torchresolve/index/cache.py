@@ -2,7 +2,8 @@
 
 Layout under the root (one document per entry)::
 
-    pages/<sha256 of URL>.marshal   a page body with its ETag / Last-Modified and fetch time
+    pages/<sha256 of URL>.marshal   an HTML page body with its ETag / Last-Modified and fetch
+                                    time (JSON project pages are kept as parsed rows only)
     parsed/<sha256 of URL, project, index>.marshal
                                     the files that page lists for one project, as plain rows
                                     (see :data:`~torchresolve.index.pages.FileRow`), after a
