@@ -600,7 +600,10 @@ class IndexClient:
             with self._lock:
                 links = self._links.get(memo_key)
             if links is None:
-                links = html_links(page.body, page_url=page.url)
+                try:
+                    links = html_links(page.body, page_url=page.url)
+                except PageFormatError as exc:
+                    raise IndexQueryError(page.url, str(exc)) from exc
                 with self._lock:
                     self._links[memo_key] = links
             return rows_from_links(links, project=project)
