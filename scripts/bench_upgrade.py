@@ -9,10 +9,11 @@ Two inputs are measured: the file as written (old exact pins, which uv and pip r
 Python) and a *loose* copy where every ``==X`` becomes ``>=X`` (which all three can resolve;
 uv runs with ``--resolution lowest-direct`` there, the issue's comparison). Each tool runs
 cold (a fresh, empty cache folder) once, then warm (the same cache) ``--runs`` times; the
-median warm time is reported. torchresolve is also timed warm with its stored plans removed
-before each run (``plans/`` of its cache), so the resolution runs on the warm index cache:
-the time of a changed input or option, where a stored plan cannot answer. Index locations
-come from pip's configuration, as for every tool.
+median warm time is reported. Index locations come from pip's configuration, for every tool:
+uv reads no pip configuration, so it is given them as flags (see ``_uv_sources``).
+torchresolve is also timed warm with its stored plans removed before each run (``plans/`` of
+its cache), so the resolution runs on the warm index cache: the time of a changed input or
+option, where a stored plan cannot answer.
 The result is a Markdown table on stdout (paste it into the upgrade section of docs/benchmarks.md).
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resolver"))
 
 from torchresolve import _subprocess
+from torchresolve.index import load_index_config
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,6 +102,7 @@ def _tools(
         str(cache / "uv"),
         "--quiet",
         "--no-header",
+        *_uv_sources(),
     ]
     if loose:
         uv_cmd += ["--resolution", "lowest-direct"]
@@ -124,6 +127,19 @@ def _tools(
         str(requirements),
     ]
     return {"torchresolve upgrade": torchresolve, "uv pip compile": uv_cmd, "pip --dry-run": pip}
+
+
+def _uv_sources() -> list[str]:
+    """pip's configured sources as uv flags: uv reads no pip configuration, and the tools must
+    read the same indexes. ``unsafe-best-match`` is pip's way of combining several indexes
+    (uv's default takes a project from the first index that has it)."""
+    config = load_index_config()
+    flags = ["--index-url", config.index_url, "--index-strategy", "unsafe-best-match"]
+    for url in config.extra_index_urls:
+        flags += ["--extra-index-url", url]
+    for location in config.find_links:
+        flags += ["--find-links", location]
+    return flags
 
 
 def _once(argv: list[str], forget: Path | None = None) -> tuple[float, int, str]:
