@@ -354,3 +354,28 @@ def test_a_repeated_plan_is_answered_from_the_cache_unless_refresh(
         assert answered == (len(outputs) == 2)
         assert bool(index_server.log) == (len(outputs) != 2)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.usefixtures("isolated_pip_env")
+def test_an_unwritable_cache_folder_is_a_warning_not_a_failure(
+    index_server: IndexServer,
+    index_server_factory: Callable[..., IndexServer],
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    extra = index_server_factory(HERE / "index")
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("x", encoding="utf-8")
+    outputs = []
+    for cache in (blocked, tmp_path / "cache"):
+        argv = ["upgrade", str(project), *H100, "--format", "json", "--db", str(DATA)]
+        argv += ["--index-url", index_server.simple_url, "--extra-index-url", extra.simple_url]
+        assert main([*argv, "--cache-dir", str(cache)]) == 0
+        captured = capsys.readouterr()
+        outputs.append((captured.out, captured.err))
+    (out, err), (good_out, good_err) = outputs
+    assert out == good_out
+    assert err.count("cannot write the cache folder") == 1
+    assert "Traceback" not in err
+    assert "cannot write" not in good_err

@@ -161,3 +161,22 @@ def test_offline_uses_views_of_any_age(
     assert _answers(later) == cold
     assert later.page_sources == {"target-cache": len(PROJECTS) * len(TARGETS)}
     assert index_server.log == []
+
+
+def test_an_unwritable_cache_is_reported_once_and_reads_go_on(
+    make_index_client: Callable[..., IndexClient], tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    told: list[str] = []
+    cache = Cache(blocked, on_error=told.append)
+    client = make_index_client(cache=cache)
+    fresh = make_index_client(cache=None)
+    for python, platform in TARGETS:
+        for project in PROJECTS:
+            found = client.files_for(project, Version(python), platform)
+            assert _facts(found) == _facts(fresh.files_for(project, Version(python), platform))
+    assert cache.write_failures > 1
+    assert len(told) == 1
+    assert str(blocked) in told[0]
+    assert "cannot write the cache folder" in told[0]

@@ -101,7 +101,7 @@ def client_from_args(
         config,
         # Made when the first request is due: a warm run never imports requests.
         session=functools.partial(make_session, MAX_WORKERS),
-        cache=Cache(Path(cache_dir)),
+        cache=Cache(Path(cache_dir), on_error=None if observer is None else observer.note),
         offline=bool(getattr(args, "offline", False)),
         refresh=bool(getattr(args, "refresh", False)),
         observer=observer,

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from torchresolve.index.pages import FileRow
 
@@ -134,12 +134,17 @@ class Cache:
     """A directory of cache entries; safe for threads and for concurrent processes.
 
     :param root: the cache directory; created on first write.
+    :param on_error: told once, in one line, when an entry cannot be written (a read-only or
+        full disk, a file where the folder should be); the run goes on without storing it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, on_error: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
         self.recovered: list[str] = []
+        self.write_failures = 0
+        """Entries that could not be written (the cache is an optimisation: nothing fails)."""
+        self._on_error = on_error
 
     # -- generic entries -------------------------------------------------------
     def _path(self, section: str, key: str) -> Path:
@@ -171,8 +176,21 @@ class Cache:
         data = {"schema": _SCHEMA, **data}
         self._write_bytes(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
+    def _write_bytes(self, path: Path, payload: bytes) -> None:
+        try:
+            self._replace(path, payload)
+        except OSError as exc:
+            with self._lock:
+                self.write_failures += 1
+                first = self.write_failures == 1
+            if first and self._on_error is not None:
+                self._on_error(
+                    f"cannot write the cache folder {self.root} ({exc.strerror or exc});"
+                    " going on without storing what was read"
+                )
+
     @staticmethod
-    def _write_bytes(path: Path, payload: bytes) -> None:
+    def _replace(path: Path, payload: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
         try:
