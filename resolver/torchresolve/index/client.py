@@ -30,7 +30,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchresolve._compat import file_url_path
 from torchresolve.errors import IndexQueryError
-from torchresolve.index.cache import TARGET_FORMAT, CachedPage, ParsedPage
+from torchresolve.index.cache import PARSED_FORMAT, TARGET_FORMAT, CachedPage, ParsedPage
 from torchresolve.index.http import BodyTooLarge, Fetcher, Response, SessionSource
 from torchresolve.index.model import DistFile, Metadata, MetadataOrigin, TargetFiles
 from torchresolve.index.pages import (
@@ -868,7 +868,16 @@ class IndexClient:
         """The cache key of a target view: everything the view is computed from."""
         sources = [*self.config.indexes, "--find-links", *self.config.find_links]
         text = "\n".join(
-            [str(TARGET_FORMAT), canonical, str(python), platform, *sources, "--rows", *digests]
+            # The view holds rows: their format (PARSED_FORMAT) names it too.
+            [
+                f"{TARGET_FORMAT}.{PARSED_FORMAT}",
+                canonical,
+                str(python),
+                platform,
+                *sources,
+                "--rows",
+                *digests,
+            ]
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
