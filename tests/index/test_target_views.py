@@ -125,6 +125,8 @@ def test_a_changed_source_gets_a_new_view(
     third = make_index_client(**links)
     assert _facts(third.files_for("demo", python, platform)) == _facts(found)
     assert third.page_sources == {"target-cache": 2}
+    # The new view replaced the old one: the cache does not grow with every change.
+    assert len(list((tmp_path / "cache" / "targets").rglob("*.marshal"))) == 1
 
 
 @pytest.mark.parametrize("damage", [b"", b"TRPT\x00\x01garbage", b"TRPT\x00\x01N"])

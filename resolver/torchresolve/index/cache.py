@@ -9,7 +9,8 @@ Layout under the root (one document per entry)::
                                     (see :data:`~torchresolve.index.pages.FileRow`), after a
                                     head with the page's validators, fetch time and body digest
     targets/<sha256 of key>.marshal one project's files as one target (Python, platform) sees
-                                    them, keyed by the digests of the rows of every source
+                                    them, with the digests of the rows of every source it was
+                                    computed from (one entry per project, target and sources)
     metadata/<sha256 of file>.json  the metadata of one distribution file (immutable)
 
 The parsed entries exist for speed: reading ~50 big JSON pages and turning ~50,000 entries into
@@ -426,10 +427,11 @@ class Cache:
         return self._read_marshal(self._target_path(key), _TARGET_MAGIC, TARGET_FORMAT)
 
     def put_target(self, key: str, value: tuple[Any, ...]) -> None:
-        """Store a project's files as one target sees them, under ``key``.
+        """Store a project's files as one target sees them, under ``key`` (replacing what was
+        there).
 
-        ``key`` must name everything the value was computed from (the digests of the rows of
-        every source, the target, the format): an entry is never revalidated, only missed.
+        ``key`` and the value together must name everything the view was computed from: the
+        caller keeps the digests of the rows it read in the value and compares them on read.
         """
         self._write_marshal(self._target_path(key), _TARGET_MAGIC, TARGET_FORMAT, value)
 

@@ -704,31 +704,36 @@ class IndexClient:
     ) -> TargetFiles:
         """:meth:`files_for` through the cache's target views.
 
-        When every source is answered by a fresh parsed entry, the view stored for their
-        digests (and this target) is used without reading any row; else (or on a miss) the
-        rows are read and filtered, and the view is stored under the digests of the rows read.
+        One view per project, target and sources (a slot, rewritten when the rows change, so
+        the cache does not grow with every new page), holding the digests of the rows it was
+        computed from. When every source is answered by a fresh parsed entry of those digests,
+        the view answers without any row being read; else the rows are read and filtered, and
+        the slot is rewritten with the digests of the rows read.
         """
+        slot = self._target_slot(canonical, python, platform)
         known = self._sources_digest(canonical)
         if known is not None and self.cache is not None:
-            view_key = self._target_key(canonical, python, platform, known)
-            stored = self.cache.get_target(view_key)
+            stored = self.cache.get_target(slot)
             if stored is not None:
                 try:
-                    result = _decode_target(canonical, stored)
+                    digests, view = stored
+                    fresh = digests == tuple(known)
+                    result = _decode_target(canonical, view) if fresh else None
                 except (ValueError, TypeError, LookupError, InvalidVersion, AttributeError):
-                    self.cache.discard_target(view_key)
-                else:
+                    self.cache.discard_target(slot)
+                    result = None
+                if result is not None:
                     self._count_page("target-cache", len(known))
                     with self._lock:
                         self._digests_read[canonical] = tuple(known)
                     return result
         build = functools.partial(target.row_entries, project=canonical)
-        digests: list[str] = []
-        entries = self._collect(canonical, build, digests)
+        digests_read: list[str] = []
+        entries = self._collect(canonical, build, digests_read)
         result = _target_files(canonical, entries.values())
         if self.cache is not None:
-            view_key = self._target_key(canonical, python, platform, digests)
-            self.cache.put_target(view_key, _encode_target(result, entries.values()))
+            view = _encode_target(result, entries.values())
+            self.cache.put_target(slot, (tuple(digests_read), view))
         return result
 
     def files_many(self, projects: Iterable[str]) -> dict[NormalizedName, tuple[DistFile, ...]]:
@@ -862,22 +867,13 @@ class IndexClient:
                 return None
         return found
 
-    def _target_key(
-        self, canonical: NormalizedName, python: Version, platform: Platform, digests: list[str]
-    ) -> str:
-        """The cache key of a target view: everything the view is computed from."""
+    def _target_slot(self, canonical: NormalizedName, python: Version, platform: Platform) -> str:
+        """The cache key of a project's target view: the project, the target, the sources and
+        the formats (the view holds rows: PARSED_FORMAT names it too), not the rows' digests,
+        which the view carries."""
         sources = [*self.config.indexes, "--find-links", *self.config.find_links]
         text = "\n".join(
-            # The view holds rows: their format (PARSED_FORMAT) names it too.
-            [
-                f"{TARGET_FORMAT}.{PARSED_FORMAT}",
-                canonical,
-                str(python),
-                platform,
-                *sources,
-                "--rows",
-                *digests,
-            ]
+            [f"{TARGET_FORMAT}.{PARSED_FORMAT}", canonical, str(python), platform, *sources]
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
