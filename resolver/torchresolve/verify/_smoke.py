@@ -552,6 +552,10 @@ def ddp_worker(options: argparse.Namespace) -> int:
     )
     try:
         result = ddp_step(torch, rank, world, device)
+        # Every rank is done communicating before any tears down: a rank whose peer closed
+        # its connections while it was still in the last collective aborted ("terminate called
+        # without an active exception") now and then on a loaded machine.
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
     Path(options.ddp_result).write_text(json.dumps(result))
