@@ -109,7 +109,7 @@ class ParsedHead:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ParsedPage:
+class ParsedPage(ParsedHead):
     """The files one page lists for one project, as rows, and the page they were parsed from.
 
     :ivar digest: sha256 of the page body the rows come from (a revalidated page whose body is
@@ -117,14 +117,17 @@ class ParsedPage:
     :ivar rows: the files; ``None`` when the page does not exist (HTTP 404).
     """
 
-    url: str
-    project: str
-    index_url: str
-    digest: str
-    etag: str | None
-    last_modified: str | None
-    fetched: float
     rows: tuple[FileRow, ...] | None
+
+
+def _check_validators(etag: object, modified: object, fetched: object) -> None:
+    """Raise :class:`ValueError` unless these are a stored entry's validators and fetch time."""
+    if not isinstance(fetched, float):
+        raise ValueError("wrong field types")
+    if not (etag is None or isinstance(etag, str)):
+        raise ValueError("wrong field types")
+    if not (modified is None or isinstance(modified, str)):
+        raise ValueError("wrong field types")
 
 
 def _key(text: str) -> str:
@@ -247,12 +250,9 @@ class Cache:
             stored_url, body, content_type, etag, modified, fetched = data
             if stored_url != url or not isinstance(body, bytes):
                 raise ValueError("entry of another page")
-            if not isinstance(content_type, str) or not isinstance(fetched, float):
+            if not isinstance(content_type, str):
                 raise ValueError("wrong field types")
-            if not (etag is None or isinstance(etag, str)):
-                raise ValueError("wrong field types")
-            if not (modified is None or isinstance(modified, str)):
-                raise ValueError("wrong field types")
+            _check_validators(etag, modified, fetched)
         except ValueError:
             self._discard(path)
             return None
@@ -310,13 +310,12 @@ class Cache:
         except ValueError:
             self._discard(path)
             return None
-        head = self._head(path, blob, url, project, index_url)
-        return None if head is None else head[0]
+        return self._head(path, blob, url, project, index_url)
 
     def _head(
         self, path: Path, blob: bytes | memoryview, url: str, project: str, index_url: str
-    ) -> tuple[ParsedHead, int] | None:
-        """Decode a parsed entry's head; ``(head, its length)`` or ``None`` (discarded)."""
+    ) -> ParsedHead | None:
+        """Decode a parsed entry's head; ``None`` when it is unusable (then discarded)."""
         try:
             data = marshal.loads(blob)
             if not isinstance(data, tuple) or len(data) != 7:
@@ -324,16 +323,13 @@ class Cache:
             stored_url, stored_project, stored_index, digest, etag, modified, fetched = data
             if (stored_url, stored_project, stored_index) != (url, project, index_url):
                 raise ValueError("entry of another page")
-            if not isinstance(digest, str) or not isinstance(fetched, float):
+            if not isinstance(digest, str):
                 raise ValueError("wrong field types")
-            if not (etag is None or isinstance(etag, str)):
-                raise ValueError("wrong field types")
-            if not (modified is None or isinstance(modified, str)):
-                raise ValueError("wrong field types")
+            _check_validators(etag, modified, fetched)
         except (ValueError, EOFError, TypeError):
             self._discard(path)
             return None
-        head = ParsedHead(
+        return ParsedHead(
             url=url,
             project=project,
             index_url=index_url,
@@ -342,7 +338,6 @@ class Cache:
             last_modified=modified,
             fetched=fetched,
         )
-        return head, len(blob)
 
     def get_parsed(self, url: str, *, project: str, index_url: str) -> ParsedPage | None:
         """The stored rows of ``project`` on the page at ``url``, or ``None``.
@@ -362,8 +357,8 @@ class Cache:
                 raise ValueError("not a parsed-page entry of this format")
             size = int.from_bytes(payload[len(header) : len(header) + 4], "big")
             view = memoryview(payload)[len(header) + 4 :]
-            found = self._head(path, view[:size], url, project, index_url)
-            if found is None:
+            head = self._head(path, view[:size], url, project, index_url)
+            if head is None:
                 return None
             rows = marshal.loads(view[size:])
             if not (rows is None or isinstance(rows, tuple)):
@@ -371,7 +366,6 @@ class Cache:
         except (ValueError, EOFError, TypeError):
             self._discard(path)
             return None
-        head = found[0]
         return ParsedPage(
             url=url,
             project=project,

@@ -64,6 +64,18 @@ _T = TypeVar("_T")
 _PageRows = tuple[str, "tuple[FileRow, ...] | None"]
 """A page's body digest and its rows of one project (``None``: no such page)."""
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Source:
+    """One place a project's files are listed: a page (``url``), a local find-links
+    ``folder``, or neither (a find-links location that does not exist); ``index_url`` is the
+    index or find-links location the files are credited to."""
+
+    url: str | None
+    index_url: str
+    folder: Path | None = None
+
+
 __all__ = ["ACCEPT", "CacheMissError", "IndexClient", "json_api_url", "parse_metadata_text"]
 
 ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.01"
@@ -300,19 +312,14 @@ def _encode_target(found: TargetFiles, entries: Iterable[FileEntry]) -> tuple[ob
     Each file is written as the row it was built from (taken from ``entries``, those
     ``found`` was summarised from) and its source; versions are written as strings, upload
     times in ISO format.
-
-    :raises ValueError: a file was not built from a row.
     """
-    rows = [(e[5], e[6]) for e in entries if e[5] is not None]
-    if [file for file, _ in rows] != list(found.files):
-        raise ValueError("the entries are not those of the files")
     sources = list(dict.fromkeys(f.index_url for f in found.files))
     where = {url: position for position, url in enumerate(sources)}
-    kept: list[tuple[int, FileRow]] = []
-    for file, row in rows:
-        if row is None:
-            raise ValueError(f"{file.filename} was not built from a row")
-        kept.append((where[file.index_url], row))
+    kept = [
+        (where[file.index_url], row)
+        for _, _, _, _, _, file, row in entries
+        if file is not None and row is not None
+    ]
     return (
         tuple(sources),
         tuple(kept),
@@ -788,28 +795,29 @@ class IndexClient:
         """
         found: dict[str, _T] = {}
         sink: list[str] = [] if digests is None else digests
-        for index_url in self.config.indexes:
-            url = urljoin(index_url, quote(canonical) + "/")
-            sink.append(
-                self._add_page_files(url, found, build, project=canonical, index_url=index_url)
-            )
-        for location in self.config.find_links:
-            local = _local_path(location)
-            if local is not None and local.is_dir():
-                rows = _directory_rows(local, self._listing(local), canonical)
+        for source in self._sources(canonical):
+            if source.folder is not None:
+                rows = _directory_rows(source.folder, self._listing(source.folder), canonical)
                 sink.append(_rows_digest(rows))
                 self._files_from_rows(
-                    rows, found, build=build, project=canonical, index_url=location, url=location
+                    rows,
+                    found,
+                    build=build,
+                    project=canonical,
+                    index_url=source.index_url,
+                    url=source.index_url,
                 )
-                continue
-            if local is not None and not local.exists():
-                self.observer.note(f"find-links location {location} does not exist; skipped")
+            elif source.url is None:
+                self.observer.note(
+                    f"find-links location {source.index_url} does not exist; skipped"
+                )
                 sink.append("absent")
-                continue
-            url = location if local is None else local.resolve().as_uri()
-            sink.append(
-                self._add_page_files(url, found, build, project=canonical, index_url=location)
-            )
+            else:
+                sink.append(
+                    self._add_page_files(
+                        source.url, found, build, project=canonical, index_url=source.index_url
+                    )
+                )
         with self._lock:
             self._digests_read[canonical] = tuple(sink)
         return found
@@ -852,19 +860,30 @@ class IndexClient:
             found.append(entry.digest)
             return True
 
-        for index_url in self.config.indexes:
-            if not head(urljoin(index_url, quote(canonical) + "/"), index_url):
-                return None
+        for source in self._sources(canonical):
+            if source.folder is not None:
+                rows = _directory_rows(source.folder, self._listing(source.folder), canonical)
+                found.append(_rows_digest(rows))
+            elif source.url is None or not head(source.url, source.index_url):
+                return None  # a missing find-links location: the usual way notes it
+        return found
+
+    def _sources(self, canonical: NormalizedName) -> list[_Source]:
+        """Where ``canonical``'s files are listed, in order: each index's project page, then
+        each find-links location (a local folder, a page, or one that does not exist)."""
+        found = [
+            _Source(url=urljoin(index_url, quote(canonical) + "/"), index_url=index_url)
+            for index_url in self.config.indexes
+        ]
         for location in self.config.find_links:
             local = _local_path(location)
             if local is not None and local.is_dir():
-                found.append(_rows_digest(_directory_rows(local, self._listing(local), canonical)))
-                continue
-            if local is not None and not local.exists():
-                return None  # the usual way notes it
-            url = location if local is None else local.resolve().as_uri()
-            if not head(url, location):
-                return None
+                found.append(_Source(url=None, index_url=location, folder=local))
+            elif local is not None and not local.exists():
+                found.append(_Source(url=None, index_url=location))
+            else:
+                url = location if local is None else local.resolve().as_uri()
+                found.append(_Source(url=url, index_url=location))
         return found
 
     def _target_slot(self, canonical: NormalizedName, python: Version, platform: Platform) -> str:

@@ -16,6 +16,7 @@ back is deleted and is a miss.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -45,10 +46,12 @@ FORMAT = 1
 """The version of the stored documents and of the key; raise it when either changes."""
 
 
+@functools.lru_cache(maxsize=1)
 def _code_stamp() -> str:
     """Names this code: every module of the package with its size and modification time.
 
-    A plan made by other code (an upgrade, an edited checkout) must not be answered.
+    A plan made by other code (an upgrade, an edited checkout) must not be answered. Taken
+    once per process.
     """
     root = Path(__file__).resolve().parent.parent
     parts = []
