@@ -211,6 +211,12 @@ class _Pool:
             task.run()
 
 
+def _companion_version(name: NormalizedName, companion: Version, build: Build) -> Version:
+    """The version a family member of ``build`` installs as (local label where it carries one,
+    see :data:`LABELLED`)."""
+    return Version(f"{companion}{build.local if name in LABELLED else ''}")
+
+
 def _is_cuda_runtime(name: str) -> bool:
     # The PyPI torch wheels pull the CUDA runtime as nvidia-* wheels (and triton); a build
     # from a PyTorch variant index bundles its own runtime instead.
@@ -393,14 +399,9 @@ class Factory:
         self._noted: set[str] = set()
         self._builds_by_version: dict[Version, Build] = {}
         for build in self.builds:
-            self._builds_by_version.setdefault(self.build_version(build), build)
+            self._builds_by_version.setdefault(build.torch_version, build)
 
     # -- facts ---------------------------------------------------------------------------
-    @staticmethod
-    def build_version(build: Build) -> Version:
-        """The version a torch build installs as: ``2.0.0`` or ``2.0.0+cu118``."""
-        return Version(f"{build.release.version}{build.local}")
-
     def build_for(self, version: Version) -> Build | None:
         """The torch build a torch candidate version came from."""
         return self._builds_by_version.get(version)
@@ -811,7 +812,7 @@ class Factory:
             found.append(
                 Candidate(
                     name=TORCH,
-                    version=self.build_version(build),
+                    version=build.torch_version,
                     file=project.files.get(public),
                     index_url=build.index_url,
                     released=project.released.get(public),
@@ -827,7 +828,7 @@ class Factory:
             companion = build.release.companions().get(name)
             if companion is None:
                 continue
-            version = Version(f"{companion}{build.local if name in LABELLED else ''}")
+            version = _companion_version(name, companion, build)
             if version in seen:
                 continue
             seen.add(version)
@@ -1046,7 +1047,7 @@ class Factory:
                 found.append(
                     Requirement(
                         name=name,
-                        exact=Version(f"{companion}{build.local if name in LABELLED else ''}"),
+                        exact=_companion_version(name, companion, build),
                         origin="family",
                         note=f"torch {candidate.version} pairs with {name} {companion}",
                     )
